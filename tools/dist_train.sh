@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Usage: bash tools/dist_train.sh CONFIG NUM_PROCS [train.py args]
+# Multi-process training through torchrun (MMEngine's 'pytorch' launcher).
+# On CPU-only machines the processes use the gloo backend automatically
+# (pass --cfg-options env_cfg.dist_cfg.backend=gloo to force it).
+CONFIG=$1
+GPUS=$2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+
+PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
+python -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$GPUS" \
+    --master_port="$PORT" \
+    "$(dirname "$0")/train.py" \
+    "$CONFIG" \
+    --launcher pytorch "${@:3}"
