@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Make MMEngine 0.10.7 checkpoints load under ``torch.load(weights_only=True)``.
+"""Make MMEngine 0.10.7 checkpoints load with ``weights_only=True``.
 
 Since PyTorch 2.6 ``torch.load`` defaults to ``weights_only=True``, which only
 unpickles tensors, containers and explicitly allow-listed classes. MMEngine

@@ -1,1 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .dmformer import DMFormer
+
+__all__ = ['DMFormer']

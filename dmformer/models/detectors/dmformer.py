@@ -1,0 +1,371 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from typing import Dict, List, Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from dmformer.registry import MODELS
+from dmformer.structures import RVOSDataSample
+from dmformer.utils.typing_utils import ConfigType, OptConfigType
+
+SampleList = List[RVOSDataSample]
+
+
+@MODELS.register_module()
+class DMFormer(BaseModel):
+    """Implementation of `Decoupled Multimodal Transformers for Referring
+    Video Object Segmentation <https://doi.org/10.1109/TCSVT.2023.3284979>`_
+    (IEEE TCSVT 2023).
+
+    Code is re-written from the `official repo
+    <https://github.com/gaomingqi/DMFormer>`_ (which calls the model
+    ``DMMI``) on MMEngine/MMCV/MMDetection components.
+
+    The forward pass, as a diagram::
+
+        frames (b, t, 3, H, W)          sentence(s)
+              |                              |
+        backbone (Swin-T)             text_encoder (BERT) -> words, sentence
+              |                              |
+        input_proj (4 levels)       subject_head -> subject noun chunk
+              |                              |
+              +------------ neck ------------+
+              |  context branch (sentence)   |
+              |  subject branch (subject)    |
+              +---- memory, text_embed ------+
+                             |
+                 head: deformable decoder, class/box branches,
+                 cross-modal FPN + dynamic mask head
+
+    Args:
+        backbone (dict): Visual backbone config (strides 4/8/16/32).
+        text_encoder (dict): Text encoder config (:class:`BertTextEncoder`).
+        input_proj (dict): Projection of backbone levels to the transformer
+            levels (mmdet ``ChannelMapper``, strides 8/16/32/64).
+        neck (dict): Decoupled interaction config
+            (:class:`DecoupledInteraction`).
+        head (dict): Decoder + mask head config (:class:`DMFormerHead`).
+        subject_head (dict, optional): Subject perceptron config
+            (:class:`SubjectPerceptronHead`). Needed when the neck has a
+            subject branch. Defaults to None.
+        positional_encoding (dict): mmdet ``SinePositionalEncoding`` config
+            for the visual levels. Defaults to
+            ``dict(num_feats=128, normalize=True, offset=-0.5)``.
+        num_backbone_outs_to_proj (int): How many of the last backbone
+            outputs feed ``input_proj``. Defaults to 3.
+        data_preprocessor (dict, optional): :class:`RVOSDataPreprocessor`.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 text_encoder: ConfigType,
+                 input_proj: ConfigType,
+                 neck: ConfigType,
+                 head: ConfigType,
+                 subject_head: OptConfigType = None,
+                 positional_encoding: ConfigType = dict(
+                     num_feats=128, normalize=True, offset=-0.5),
+                 num_backbone_outs_to_proj: int = 3,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptConfigType = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        from mmdet.models.layers import SinePositionalEncoding
+
+        from ..layers.positional_encoding import SinePositionalEncoding1D
+
+        self.backbone = MODELS.build(backbone)
+        self.text_encoder = MODELS.build(text_encoder)
+        self.input_proj = MODELS.build(input_proj)
+        self.neck = MODELS.build(neck)
+        self.head = MODELS.build(head)
+        self.subject_head = MODELS.build(subject_head) \
+            if subject_head is not None else None
+        if getattr(self.neck, 'subject_branch', None) is not None \
+                and self.subject_head is None:
+            raise ValueError('The neck has a subject branch, which needs a '
+                             '`subject_head` to choose the subject phrase.')
+        self.positional_encoding = SinePositionalEncoding(
+            **positional_encoding)
+        embed_dims = 2 * positional_encoding['num_feats']
+        self.text_positional_encoding = SinePositionalEncoding1D(
+            num_feats=embed_dims, normalize=True)
+        self.num_backbone_outs_to_proj = num_backbone_outs_to_proj
+
+    @property
+    def with_subject_head(self) -> bool:
+        return self.subject_head is not None
+
+    # ------------------------------------------------------------------
+    # MMEngine entry points
+    # ------------------------------------------------------------------
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[SampleList] = None,
+                mode: str = 'tensor') -> Union[Dict, SampleList, Tuple]:
+        """The unified entry for training and testing.
+
+        Args:
+            inputs (Tensor): Normalised, padded frames of shape
+                (b, t, 3, H, W) from :class:`RVOSDataPreprocessor`.
+            data_samples (list[:obj:`RVOSDataSample`]): One per video, with
+                the expression in ``metainfo['text']``.
+            mode (str): ``'loss'``, ``'predict'`` or ``'tensor'``.
+
+        Returns:
+            dict | list | tuple: losses for ``'loss'``; the data samples with
+            ``pred_instances`` for ``'predict'``; the raw head outputs for
+            ``'tensor'``.
+        """
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        elif mode == 'predict':
+            return self.predict(inputs, data_samples)
+        elif mode == 'tensor':
+            return self._forward(inputs, data_samples)
+        raise RuntimeError(f'Invalid mode "{mode}". '
+                           'Only supports loss, predict and tensor mode')
+
+    def loss(self, inputs: Tensor,
+             data_samples: SampleList) -> Dict[str, Tensor]:
+        """Compute the losses of a batch of clips.
+
+        Returns:
+            dict[str, Tensor]: mask/box/class losses of every decoder layer
+            and, with a subject perceptron, ``loss_subject``.
+        """
+        outs = self.forward_features(inputs, data_samples)
+        losses = self.head.loss(outs['head_outs'], data_samples)
+        if self.with_subject_head:
+            from ..utils.noun_chunks import char_span_to_token_labels
+            text = outs['text']
+            spans = self._gt_subject_char_spans(data_samples,
+                                                text['word_feats'].device)
+            labels = char_span_to_token_labels(spans, text['offsets'],
+                                               text['word_pad_mask'])
+            losses.update(
+                self.subject_head.loss(outs['subject_logits'],
+                                       text['word_pad_mask'], labels))
+        return losses
+
+    def predict(self, inputs: Tensor, data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        """Segment the referred object in every frame.
+
+        Returns:
+            list[:obj:`RVOSDataSample`]: the input samples with
+            ``pred_instances`` (``masks`` (t, H, W) bool at ``ori_shape``,
+            ``bboxes`` (t, 4), ``scores`` (t,)) and, with a subject
+            perceptron, ``metainfo['pred_subject']`` (the chosen phrase).
+        """
+        outs = self.forward_features(inputs, data_samples)
+        results = self.head.predict(
+            outs['head_outs'], data_samples, rescale=rescale)
+        for i, (sample, pred) in enumerate(zip(data_samples, results)):
+            sample.pred_instances = pred
+            if outs.get('subject_char_spans') is not None:
+                start, end = outs['subject_char_spans'][i]
+                sample.set_metainfo(
+                    dict(pred_subject=sample.metainfo['text'][start:end]))
+        return data_samples
+
+    def _forward(self,
+                 inputs: Tensor,
+                 data_samples: Optional[SampleList] = None) -> Dict:
+        """Network forward without post-processing.
+
+        Returns:
+            dict: the head outputs (``all_cls_scores``, ``all_bbox_preds``,
+            ``all_mask_preds``) and ``subject_logits`` (b, L, 2) or None.
+        """
+        outs = self.forward_features(inputs, data_samples)
+        head_outs = dict(outs['head_outs'])
+        head_outs['subject_logits'] = outs['subject_logits']
+        return head_outs
+
+    # ------------------------------------------------------------------
+    # Stages
+    # ------------------------------------------------------------------
+    def forward_features(self, inputs: Tensor,
+                         data_samples: SampleList) -> Dict:
+        """Run text encoder, backbone, subject selection, neck and head.
+
+        Args:
+            inputs (Tensor): (b, t, 3, H, W).
+            data_samples (list[:obj:`RVOSDataSample`]): b samples.
+
+        Returns:
+            dict: ``head_outs``, ``text`` (text encoder outputs),
+            ``subject_logits`` and ``subject_char_spans``.
+        """
+        if inputs.dim() != 5:
+            raise ValueError('DMFormer expects inputs of shape '
+                             f'(b, t, 3, H, W), got {tuple(inputs.shape)}')
+        bs, num_frames = inputs.shape[:2]
+        if data_samples is None or len(data_samples) != bs:
+            raise ValueError('DMFormer needs one data sample (with the '
+                             'expression text) per video.')
+        texts = [self._get_text(sample) for sample in data_samples]
+
+        # ---- text ----
+        text = self.text_encoder(texts)
+        word_feats = text['word_feats']  # (b, L, C)
+        word_pad_mask = text['word_pad_mask']  # (b, L) bool, True = pad
+        text_pos = self.text_positional_encoding(word_pad_mask)  # (b, L, C)
+
+        # ---- subject perceptron ----
+        subject_logits, subject_span, subject_char_spans = None, None, None
+        if self.with_subject_head:
+            subject_logits = self.subject_head(word_feats, word_pad_mask)
+            chunk_spans, chunk_valid = self._noun_chunk_token_spans(
+                data_samples, texts, text['offsets'], word_pad_mask)
+            subject_span = self.subject_head.select(subject_logits,
+                                                    word_pad_mask,
+                                                    chunk_spans, chunk_valid)
+            subject_char_spans = self._token_span_to_char_span(
+                subject_span, text['offsets'])
+
+        # ---- vision ----
+        # [b, t, 3, H, W] -> [(b t), 3, H, W]
+        frames = inputs.flatten(0, 1)
+        lang = dict(
+            word_feats=word_feats,
+            word_pad_mask=word_pad_mask,
+            text_pos=text_pos)
+        backbone_feats = self.backbone(
+            frames, lang=lang, num_frames=num_frames) \
+            if getattr(self.backbone, 'lang_fusion', None) is not None \
+            else self.backbone(frames)
+        img_pad_mask = self._image_pad_mask(inputs, data_samples)
+        proj_feats = list(
+            self.input_proj(
+                tuple(backbone_feats[-self.num_backbone_outs_to_proj:])))
+        backbone_masks, backbone_pos = self._masks_and_pos(
+            img_pad_mask, backbone_feats)
+        proj_masks, proj_pos = self._masks_and_pos(img_pad_mask, proj_feats)
+
+        # ---- decoupled interaction ----
+        neck_outs = self.neck(
+            mlvl_feats=proj_feats,
+            mlvl_pad_masks=proj_masks,
+            mlvl_pos=proj_pos,
+            word_feats=word_feats,
+            word_pad_mask=word_pad_mask,
+            text_pos=text_pos,
+            sentence_feat=text['sentence_feat'],
+            subject_span=subject_span,
+            num_frames=num_frames)
+
+        # ---- decoder and heads ----
+        img_shapes = [tuple(s.metainfo['img_shape'][:2]) for s in data_samples]
+        head_outs = self.head(
+            memory=neck_outs['memory'],
+            memory_pad_mask=neck_outs['memory_pad_mask'],
+            spatial_shapes=neck_outs['spatial_shapes'],
+            level_start_index=neck_outs['level_start_index'],
+            valid_ratios=neck_outs['valid_ratios'],
+            text_embed=neck_outs['text_embed'],
+            num_frames=num_frames,
+            pixel_inputs=dict(
+                feats=[backbone_feats[0]],
+                mlvl_pad_masks=backbone_masks,
+                mlvl_pos=backbone_pos),
+            word_feats=word_feats,
+            word_pad_mask=word_pad_mask,
+            text_pos=text_pos,
+            img_shapes=img_shapes)
+        return dict(
+            head_outs=head_outs,
+            text=text,
+            subject_logits=subject_logits,
+            subject_char_spans=subject_char_spans)
+
+    # ------------------------------------------------------------------
+    # Helpers
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _get_text(sample: RVOSDataSample) -> str:
+        text = sample.metainfo.get('text', None)
+        if not isinstance(text, str) or not text.strip():
+            vid = sample.metainfo.get('video_id', '?')
+            exp = sample.metainfo.get('exp_id', '?')
+            raise ValueError(f'Empty or missing expression text for video '
+                             f'"{vid}", expression "{exp}": {text!r}')
+        return text
+
+    @staticmethod
+    def _image_pad_mask(inputs: Tensor, data_samples: SampleList) -> Tensor:
+        """Padding mask of the input frames, (b*t, H, W) bool, True = pad."""
+        bs, num_frames, _, pad_h, pad_w = inputs.shape
+        mask = inputs.new_ones((bs, pad_h, pad_w), dtype=torch.bool)
+        for i, sample in enumerate(data_samples):
+            img_h, img_w = sample.metainfo.get('img_shape',
+                                               (pad_h, pad_w))[:2]
+            mask[i, :img_h, :img_w] = False
+        # [b, H, W] -> [(b t), H, W]
+        return mask.repeat_interleave(num_frames, dim=0)
+
+    def _masks_and_pos(self, img_pad_mask: Tensor,
+                       feats: List[Tensor]) -> Tuple[List, List]:
+        """Nearest-resize the padding mask to every level and compute the
+        2-D sine positional encodings (b*t, C, h, w)."""
+        masks, poses = [], []
+        for feat in feats:
+            mask = F.interpolate(
+                img_pad_mask[None].float(),
+                size=feat.shape[-2:]).to(torch.bool)[0]
+            masks.append(mask)
+            poses.append(self.positional_encoding(mask).to(feat.dtype))
+        return masks, poses
+
+    def _noun_chunk_token_spans(
+            self, data_samples: SampleList, texts: List[str], offsets: Tensor,
+            word_pad_mask: Tensor) -> Tuple[Tensor, Tensor]:
+        """Token spans (b, K, 2) and validity (b, K) of the noun chunks.
+
+        The chunks' character spans come from ``metainfo['noun_chunks']``
+        (computed in the data pipeline) or are parsed here with spaCy.
+        """
+        from dmformer.utils.noun_chunks import extract_noun_chunks
+
+        from ..utils.noun_chunks import char_spans_to_token_spans
+        char_spans = []
+        for sample, text in zip(data_samples, texts):
+            chunks = sample.metainfo.get('noun_chunks', None)
+            if chunks is None:
+                chunks = extract_noun_chunks(text)
+            char_spans.append([tuple(c) for c in chunks])
+        return char_spans_to_token_spans(char_spans, offsets, word_pad_mask)
+
+    @staticmethod
+    def _token_span_to_char_span(token_span: Tensor,
+                                 offsets: Tensor) -> List[Tuple[int, int]]:
+        """Character span [start, end) covered by the real (non-special)
+        tokens of token spans [s, e); (0, 0) if it covers none."""
+        positions = torch.arange(offsets.shape[1], device=offsets.device)
+        # (b, L): token inside the span and not a special token
+        inside = (positions[None] >= token_span[:, :1]) & \
+            (positions[None] < token_span[:, 1:]) & (offsets[..., 1] > 0)
+        big = torch.iinfo(offsets.dtype).max
+        start = offsets[..., 0].masked_fill(~inside, big).min(1).values
+        end = offsets[..., 1].masked_fill(~inside, 0).max(1).values
+        start = torch.where(inside.any(1), start, torch.zeros_like(start))
+        # one transfer for the whole batch (used for reporting only)
+        return [tuple(x) for x in torch.stack([start, end], 1).tolist()]
+
+    @staticmethod
+    def _gt_subject_char_spans(data_samples: SampleList,
+                               device: torch.device) -> Tensor:
+        """(b, 2) long character spans of the labelled subject, -1 if
+        unknown."""
+        spans = []
+        for sample in data_samples:
+            span = sample.get('gt_subject_span', None)
+            if span is None:
+                spans.append(torch.full((2, ), -1, dtype=torch.long))
+            else:
+                spans.append(torch.as_tensor(span, dtype=torch.long))
+        return torch.stack(spans).to(device)
