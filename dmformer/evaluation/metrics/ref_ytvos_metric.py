@@ -1,0 +1,187 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import json
+import os
+import os.path as osp
+import tempfile
+import zipfile
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+
+from dmformer.evaluation.functional import save_binary_png
+from dmformer.registry import METRICS
+from .rvos_jf_metric import _log_per_video
+from .utils import (get_field, get_frame_ids, get_masks, sample_name,
+                    score_masks, summarize_jf)
+
+
+def zip_folder_atomic(src_dir: str, zip_path: str, arc_root: str) -> str:
+    """Zip ``src_dir`` to ``zip_path`` without ever leaving a partial zip.
+
+    The archive is written to a temporary file in the folder of
+    ``zip_path`` and moved in place with :func:`os.replace` once complete;
+    on any error the temporary file is deleted and the error re-raised, so
+    ``zip_path`` is either absent, the old archive, or the new complete one.
+
+    Args:
+        src_dir (str): Folder to archive.
+        zip_path (str): Output archive.
+        arc_root (str): Name of ``src_dir`` inside the archive (e.g.
+            ``'Annotations'``).
+
+    Returns:
+        str: ``zip_path``.
+    """
+    if not osp.isdir(src_dir):
+        raise FileNotFoundError(f'folder to zip not found: {src_dir}')
+    out_dir = osp.dirname(osp.abspath(zip_path))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(
+        prefix='.' + osp.basename(zip_path) + '.', suffix='.tmp', dir=out_dir)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp_path, 'w', zipfile.ZIP_DEFLATED) as zf:
+            for root, dirs, files in os.walk(src_dir):
+                dirs.sort()
+                for name in sorted(files):
+                    path = osp.join(root, name)
+                    arcname = osp.join(arc_root,
+                                       osp.relpath(path, src_dir))
+                    zf.write(path, arcname)
+        os.replace(tmp_path, zip_path)
+    except BaseException:
+        if osp.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+    return zip_path
+
+
+@METRICS.register_module()
+class RefYTVOSSubmissionMetric(BaseMetric):
+    """Writes a Ref-YouTube-VOS submission and, when GT masks are present,
+    scores J&F locally.
+
+    Every predicted mask is saved as
+    ``<outfile_prefix>/Annotations/<video_id>/<exp_id>/<frame_id>.png``
+    (8-bit mode 'L' PNG with values 0/255, one file per frame listed in
+    ``frame_ids``) while processing; :meth:`compute_metrics` then zips the
+    ``Annotations`` folder into ``<outfile_prefix>/<zip_name>`` atomically
+    (see :func:`zip_folder_atomic`), like ``zip -r submission.zip
+    Annotations`` of ReferFormer. The evaluation server of Ref-YouTube-VOS
+    is gone, so when the samples carry ``gt_instances.masks`` the metric
+    also reports the J&F of :class:`RVOSJFMetric`.
+
+    Args:
+        outfile_prefix (str): Output folder.
+        zip_name (str, optional): Archive name; None skips zipping.
+            Defaults to ``'submission.zip'``.
+        meta_file (str, optional): ``meta_expressions.json`` of the split.
+            If given, every listed (video, expression, frame) must have a
+            PNG before zipping, otherwise ``FileNotFoundError`` names the
+            first missing file.
+        collect_device (str): See :class:`mmengine.evaluator.BaseMetric`.
+        prefix (str, optional): Metric name prefix. Defaults to
+            ``'ref_ytvos'``.
+        collect_dir (str, optional): See
+            :class:`mmengine.evaluator.BaseMetric`.
+    """
+    default_prefix: Optional[str] = 'ref_ytvos'
+
+    def __init__(self,
+                 outfile_prefix: str,
+                 zip_name: Optional[str] = 'submission.zip',
+                 meta_file: Optional[str] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None) -> None:
+        super().__init__(
+            collect_device=collect_device,
+            prefix=prefix,
+            collect_dir=collect_dir)
+        self.outfile_prefix = outfile_prefix
+        self.zip_name = zip_name
+        self.meta_file = meta_file
+        self.anno_dir = osp.join(outfile_prefix, 'Annotations')
+
+    def process(self, data_batch: dict, data_samples: Sequence) -> None:
+        """Write the PNGs of each sample (and score it if GT is present).
+
+        Args:
+            data_batch (dict): Unused.
+            data_samples (Sequence[dict | RVOSDataSample]): Samples with
+                ``pred_instances.masks`` and metainfo ``video_id``,
+                ``exp_id``, ``frame_ids``; optionally ``gt_instances``.
+        """
+        for sample in data_samples:
+            pred = get_masks(sample, 'pred_instances')
+            if pred is None:
+                raise ValueError(
+                    f'{sample_name(sample)} has no pred_instances.masks')
+            video_id = str(get_field(sample, 'video_id'))
+            exp_id = str(get_field(sample, 'exp_id'))
+            frame_ids = get_frame_ids(sample, pred.shape[0])
+            ori_shape = get_field(sample, 'ori_shape', None)
+            if ori_shape is not None and \
+                    tuple(ori_shape)[:2] != pred.shape[1:]:
+                raise ValueError(
+                    f'{sample_name(sample)}: predicted masks of shape '
+                    f'{pred.shape[1:]} are not at ori_shape '
+                    f'{tuple(ori_shape)[:2]}')
+            folder = osp.join(self.anno_dir, video_id, exp_id)
+            for fid, mask in zip(frame_ids, pred):
+                save_binary_png(mask, osp.join(folder, f'{fid}.png'))
+            record = dict(
+                video_id=video_id, exp_id=exp_id, frame_ids=frame_ids)
+            gt = get_masks(sample, 'gt_instances')
+            if gt is not None:
+                record.update(score_masks(sample, pred, gt))
+            self.results.append(record)
+
+    def _check_complete(self) -> None:
+        """Check that every frame of ``meta_file`` has a PNG."""
+        if not osp.isfile(self.meta_file):
+            raise FileNotFoundError(f'meta_file not found: {self.meta_file}')
+        with open(self.meta_file) as f:
+            videos = json.load(f)['videos']
+        for video_id, video in videos.items():
+            for exp_id in video['expressions']:
+                for fid in video['frames']:
+                    path = osp.join(self.anno_dir, video_id, exp_id,
+                                    f'{fid}.png')
+                    if not osp.isfile(path):
+                        raise FileNotFoundError(
+                            f'submission incomplete: missing {path} '
+                            f'(video {video_id}, exp {exp_id}, frame {fid})')
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Zip the submission; score J&F when GT was available.
+
+        Returns:
+            dict: ``num_expressions`` and, if every sample had GT masks,
+            ``J``, ``F``, ``J&F`` in percent.
+        """
+        logger = MMLogger.get_current_instance()
+        if self.meta_file is not None:
+            self._check_complete()
+        if self.zip_name is not None:
+            zip_path = zip_folder_atomic(
+                self.anno_dir, osp.join(self.outfile_prefix, self.zip_name),
+                'Annotations')
+            logger.info(f'Ref-YouTube-VOS submission written to {zip_path}')
+        num_exps = len({(r['video_id'], r['exp_id']) for r in results})
+        metrics = dict(num_expressions=num_exps)
+        scored = [r for r in results if 'J' in r]
+        if scored:
+            if len(scored) != len(results):
+                logger.warning(
+                    f'only {len(scored)} of {len(results)} samples have GT '
+                    'masks; J&F is computed on those')
+            summary = summarize_jf(scored)
+            _log_per_video(summary)
+            metrics.update({
+                'J': summary['J'] * 100,
+                'F': summary['F'] * 100,
+                'J&F': summary['JF'] * 100
+            })
+        return metrics

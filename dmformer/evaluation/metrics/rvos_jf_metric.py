@@ -1,0 +1,104 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+
+from dmformer.registry import METRICS
+from .utils import (get_field, get_frame_ids, get_masks, sample_name,
+                    score_masks, summarize_jf)
+
+
+@METRICS.register_module()
+class RVOSJFMetric(BaseMetric):
+    """Region (J) and boundary (F) similarity of referring video object
+    segmentation, scored per expression.
+
+    For every (video, expression) the predicted masks
+    (``pred_instances.masks``, bool (T, H, W) at ``ori_shape``) are compared
+    with ``gt_instances.masks`` on all frames with the DAVIS-2017 measures
+    (:func:`~dmformer.evaluation.functional.db_eval_iou` and
+    :func:`~dmformer.evaluation.functional.db_eval_boundary`, so frames where
+    both masks are empty score 1). The score of an expression is the mean
+    over its frames and the reported J, F and J&F are means over
+    expressions, as in the MeViS / Ref-YouTube-VOS protocol. Clips of the
+    same expression evaluated separately are merged by ``frame_ids``.
+
+    Args:
+        collect_device (str): Device used to collect results across ranks,
+            ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
+        prefix (str, optional): Prefix of the metric names. Defaults to
+            ``'rvos'``.
+        collect_dir (str, optional): Folder used by ``collect_results`` with
+            ``collect_device='cpu'``.
+        log_per_video (bool): Log a per-video table. Defaults to True.
+    """
+    default_prefix: Optional[str] = 'rvos'
+
+    def __init__(self,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None,
+                 log_per_video: bool = True) -> None:
+        super().__init__(
+            collect_device=collect_device,
+            prefix=prefix,
+            collect_dir=collect_dir)
+        self.log_per_video = log_per_video
+
+    def process(self, data_batch: dict, data_samples: Sequence) -> None:
+        """Score the samples of one batch and store per-frame J and F.
+
+        Args:
+            data_batch (dict): Unused.
+            data_samples (Sequence[dict | RVOSDataSample]): Samples with
+                ``pred_instances.masks``, ``gt_instances.masks`` and
+                metainfo ``video_id``, ``exp_id`` and (optional)
+                ``frame_ids``.
+        """
+        for sample in data_samples:
+            pred = get_masks(sample, 'pred_instances')
+            gt = get_masks(sample, 'gt_instances')
+            if pred is None:
+                raise ValueError(
+                    f'{sample_name(sample)} has no pred_instances.masks')
+            if gt is None:
+                raise ValueError(
+                    f'{sample_name(sample)} has no gt_instances.masks')
+            frame_ids = get_frame_ids(sample, pred.shape[0])
+            record = dict(
+                video_id=str(get_field(sample, 'video_id')),
+                exp_id=str(get_field(sample, 'exp_id')),
+                frame_ids=frame_ids)
+            record.update(score_masks(sample, pred, gt))
+            self.results.append(record)
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Merge the records into expression scores.
+
+        Returns:
+            dict: ``J``, ``F``, ``J&F`` (in percent, means over
+            expressions) and ``num_expressions``.
+        """
+        summary = summarize_jf(results)
+        if self.log_per_video:
+            _log_per_video(summary)
+        return {
+            'J': summary['J'] * 100,
+            'F': summary['F'] * 100,
+            'J&F': summary['JF'] * 100,
+            'num_expressions': len(summary['per_exp'])
+        }
+
+
+def _log_per_video(summary: dict) -> None:
+    """Log a per-video J / F / J&F table (percent)."""
+    lines = [f"{'video':<24} {'#exp':>5} {'J':>7} {'F':>7} {'J&F':>7}"]
+    for vid, s in summary['per_video'].items():
+        lines.append(f"{vid:<24} {s['num_exps']:>5} {s['J'] * 100:7.2f} "
+                     f"{s['F'] * 100:7.2f} {s['JF'] * 100:7.2f}")
+    lines.append(f"{'mean over expressions':<24} "
+                 f"{len(summary['per_exp']):>5} {summary['J'] * 100:7.2f} "
+                 f"{summary['F'] * 100:7.2f} {summary['JF'] * 100:7.2f}")
+    MMLogger.get_current_instance().info('Per-video J&F:\n' +
+                                         '\n'.join(lines))
