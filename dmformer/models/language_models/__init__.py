@@ -1,1 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .bert_text_encoder import BertTextEncoder
+
+__all__ = ['BertTextEncoder']
