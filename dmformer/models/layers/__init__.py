@@ -1,1 +1,14 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .bert_layer import BertStyleEncoderLayer
+from .cross_modal_fpn import CrossModalFPNDecoder, VisionLanguageBlock
+from .dynamic_mask_head import DynamicMaskHead
+from .feature_resizer import FeatureResizer
+from .positional_encoding import SinePositionalEncoding1D
+from .rmhca import RMHCA
+from .vl_fusion import VisionLanguageFusion
+
+__all__ = [
+    'BertStyleEncoderLayer', 'FeatureResizer', 'SinePositionalEncoding1D',
+    'RMHCA', 'VisionLanguageFusion', 'CrossModalFPNDecoder',
+    'VisionLanguageBlock', 'DynamicMaskHead'
+]

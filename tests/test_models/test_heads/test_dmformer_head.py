@@ -1,0 +1,349 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.structures import InstanceData
+
+from dmformer.registry import MODELS
+from dmformer.structures import RVOSDataSample
+
+LN2 = math.log(2.)
+
+
+def _build(cfg):
+    import dmformer.models  # noqa: F401
+    return MODELS.build(cfg)
+
+
+def _tiny_cfg(num_layers=2, dims=32, c4=8, num_queries=3):
+    return dict(
+        type='DMFormerHead',
+        num_queries=num_queries,
+        embed_dims=dims,
+        decoder=dict(
+            num_layers=num_layers,
+            return_intermediate=True,
+            post_norm_cfg=None,
+            layer_cfg=dict(
+                self_attn_cfg=dict(
+                    embed_dims=dims, num_heads=4, dropout=0.1,
+                    batch_first=True),
+                cross_attn_cfg=dict(
+                    embed_dims=dims,
+                    num_levels=4,
+                    num_heads=4,
+                    num_points=2,
+                    dropout=0.1,
+                    batch_first=True),
+                ffn_cfg=dict(
+                    embed_dims=dims, feedforward_channels=64,
+                    ffn_drop=0.1))),
+        pixel_decoder=dict(
+            type='CrossModalFPNDecoder',
+            in_channels=(c4, dims, dims, dims),
+            conv_dim=dims,
+            mask_dim=dims,
+            num_heads=4,
+            feedforward_channels=64),
+        mask_head=dict(type='DynamicMaskHead'))
+
+
+def _tiny_inputs(b=2, t=2, dims=32, c4=8, pad_hw=(64, 64),
+                 img_shapes=((64, 56), (48, 64))):
+    """Fake neck outputs for a (B, T, 3, 64, 64) padded batch."""
+    torch.manual_seed(0)
+    ph, pw = pad_hw
+    img_mask = torch.ones(b, ph, pw, dtype=torch.bool)
+    for i, (h, w) in enumerate(img_shapes):
+        img_mask[i, :h, :w] = False
+    # (B, H, W) -> (B*T, H, W)
+    img_mask = img_mask.repeat_interleave(t, 0)
+
+    def level_mask(stride):
+        size = (ph // stride, pw // stride)
+        return F.interpolate(img_mask[None].float(), size=size)[0].bool()
+
+    pix_masks = [level_mask(s) for s in (4, 8, 16, 32)]
+    mem_masks = [level_mask(s) for s in (8, 16, 32, 64)]
+    spatial_shapes = torch.tensor([m.shape[-2:] for m in mem_masks])
+    areas = spatial_shapes.prod(1)
+    level_start_index = torch.cat([areas.new_zeros(1), areas.cumsum(0)[:-1]])
+    valid_ratios = torch.stack([
+        torch.stack([(~m[:, 0, :]).sum(1).float() / m.shape[2],
+                     (~m[:, :, 0]).sum(1).float() / m.shape[1]], -1)
+        for m in mem_masks
+    ], 1)
+    bt = b * t
+    inputs = dict(
+        memory=torch.randn(bt, int(areas.sum()), dims),
+        memory_pad_mask=torch.cat([m.flatten(1) for m in mem_masks], 1),
+        spatial_shapes=spatial_shapes,
+        level_start_index=level_start_index,
+        valid_ratios=valid_ratios,
+        text_embed=torch.randn(b, dims),
+        num_frames=t,
+        pixel_inputs=dict(
+            feats=[torch.randn(bt, c4, ph // 4, pw // 4)],
+            mlvl_pad_masks=pix_masks,
+            mlvl_pos=[torch.randn(bt, dims, *m.shape[-2:])
+                      for m in pix_masks]),
+        word_feats=torch.randn(b, 4, dims),
+        word_pad_mask=torch.tensor([[False] * 4, [False] * 3 + [True]]),
+        text_pos=torch.randn(b, 4, dims),
+        img_shapes=list(img_shapes))
+    return inputs
+
+
+def _data_samples(t=2, img_shapes=((64, 56), (48, 64)), pad_hw=(64, 64)):
+    samples = []
+    for i, (h, w) in enumerate(img_shapes):
+        masks = torch.zeros(t, *pad_hw, dtype=torch.bool)
+        masks[:, 8:30, 10:40] = True
+        bboxes = torch.tensor([10., 8., 40., 30.]).repeat(t, 1)
+        valid = torch.ones(t, dtype=torch.bool)
+        if i == 1:
+            masks[1] = False
+            bboxes[1] = 0
+            valid[1] = False
+        sample = RVOSDataSample(
+            metainfo=dict(
+                img_shape=(h, w), ori_shape=(h, w), batch_input_shape=pad_hw))
+        sample.gt_instances = InstanceData(
+            masks=masks, bboxes=bboxes, valid=valid)
+        samples.append(sample)
+    return samples
+
+
+def _num_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_param_counts():
+    head = _build(dict(type='DMFormerHead'))
+    assert _num_params(head.decoder) == 6183424
+    assert _num_params(head.decoder.layers[0]) == 1545856
+    assert _num_params(head.cls_branches) + \
+        _num_params(head.reg_branches) == 531476
+    assert _num_params(head.query_embedding) + \
+        _num_params(head.reference_points_fc) == 1794
+    assert _num_params(head.pixel_decoder) == 9489664
+    assert _num_params(head.mask_head.controller) == 684905
+    assert head.mask_head.num_gen_params == 2153
+    assert len(head.cls_branches) == len(head.reg_branches) == 4
+
+
+def test_init_weights():
+    head = _build(_tiny_cfg(num_layers=3))
+    head.init_weights()
+    for cls_branch in head.cls_branches:
+        torch.testing.assert_close(cls_branch.bias,
+                                   torch.tensor([-math.log(99.)]))
+        torch.testing.assert_close(cls_branch.weight,
+                                   head.cls_branches[0].weight)
+    for i, reg_branch in enumerate(head.reg_branches):
+        last = reg_branch.layers[-1]
+        assert torch.all(last.weight == 0)
+        expected_bias = torch.tensor([0., 0., -2., -2.]) if i == 0 else \
+            torch.zeros(4)
+        torch.testing.assert_close(last.bias, expected_bias)
+        torch.testing.assert_close(reg_branch.layers[0].weight,
+                                   head.reg_branches[0].layers[0].weight)
+    assert torch.all(head.reference_points_fc.bias == 0)
+    # MSDA's own init after the decoder-wide xavier
+    msda = head.decoder.layers[0].cross_attn
+    assert torch.all(msda.sampling_offsets.weight == 0)
+    assert torch.all(msda.attention_weights.weight == 0)
+
+
+def test_forward_refinement_semantics():
+    head = _build(_tiny_cfg(num_layers=3))
+    head.init_weights()
+    head.eval()
+    inputs = _tiny_inputs()
+    with torch.no_grad():
+        outs = head(**inputs)
+        assert outs['all_cls_scores'].shape == (3, 2, 2, 3, 1)
+        assert outs['all_bbox_preds'].shape == (3, 2, 2, 3, 4)
+        assert outs['all_mask_preds'].shape == (3, 2, 2, 3, 16, 16)
+        # zero last layers: layer 0 keeps the initial (cx, cy) and gets
+        # (w, h) = sigmoid(-2); later layers keep that box
+        query_pos = head.query_embedding.weight
+        init_ref = head.reference_points_fc(query_pos).sigmoid()
+        boxes = outs['all_bbox_preds']
+        torch.testing.assert_close(boxes[0, ..., :2],
+                                   init_ref.expand(2, 2, 3, 2))
+        torch.testing.assert_close(
+            boxes[0, ..., 2:],
+            torch.full((2, 2, 3, 2), 1 / (1 + math.exp(2.))))
+        torch.testing.assert_close(boxes[1], boxes[0])
+
+        # box of layer l == the decoder's refined reference of layer l
+        for branch in head.reg_branches:
+            torch.nn.init.normal_(branch.layers[-1].weight, std=0.1)
+        outs = head(**inputs)
+        bt = 4
+        query = inputs['text_embed'][:, None, None].expand(2, 2, 3, 32)
+        _, refs = head.decoder(
+            query=query.reshape(bt, 3, 32),
+            query_pos=query_pos[None].expand(bt, -1, -1),
+            value=inputs['memory'],
+            key_padding_mask=inputs['memory_pad_mask'],
+            reference_points=init_ref[None].expand(bt, -1, -1),
+            spatial_shapes=inputs['spatial_shapes'],
+            level_start_index=inputs['level_start_index'],
+            valid_ratios=inputs['valid_ratios'],
+            reg_branches=head.reg_branches)
+        torch.testing.assert_close(outs['all_bbox_preds'],
+                                   refs.view(3, 2, 2, 3, 4))
+
+
+def test_loss_keys_and_gradients():
+    head = _build(_tiny_cfg(num_layers=2))
+    head.train()
+    inputs = _tiny_inputs()
+    outs = head(**inputs)
+    losses = head.loss(outs, _data_samples())
+    names = ['loss_cls', 'loss_bbox', 'loss_iou', 'loss_mask', 'loss_dice']
+    assert set(losses) == set(names + ['d0.' + n for n in names])
+    for value in losses.values():
+        assert value.dim() == 0 and torch.isfinite(value)
+    sum(losses.values()).backward()
+    for name, p in head.named_parameters():
+        assert p.grad is not None, name
+        assert p.grad.abs().sum() > 0, name
+
+    head.with_aux_loss = False
+    losses = head.loss({k: v.detach() for k, v in outs.items()},
+                       _data_samples())
+    assert set(losses) == set(names)
+
+
+def test_get_targets():
+    head = _build(_tiny_cfg())
+    sample = RVOSDataSample(metainfo=dict(img_shape=(24, 40)))
+    masks = torch.zeros(2, 24, 40, dtype=torch.bool)
+    masks[0, 6, 10] = True  # sampled: (6 - 2) / 4 = 1, (10 - 2) / 4 = 2
+    masks[0, 5, 5] = True  # between sampling points
+    sample.gt_instances = InstanceData(
+        masks=masks,
+        bboxes=torch.tensor([[4., 8., 20., 16.], [1., 1., 5., 5.]]),
+        valid=torch.tensor([True, False]))
+    targets = head.get_targets([sample], (8, 12), 2, torch.device('cpu'))
+    expected = torch.tensor([[[12 / 40, 12 / 24, 16 / 40, 8 / 24],
+                              [0., 0., 0., 0.]]])
+    torch.testing.assert_close(targets['gt_bboxes'], expected)
+    assert targets['gt_masks'].shape == (1, 2, 8, 12)
+    assert targets['gt_masks'].sum() == 1 and targets['gt_masks'][0, 0, 1, 2]
+    assert torch.equal(targets['gt_valid'], torch.tensor([[True, False]]))
+    assert torch.equal(targets['gt_labels'], torch.tensor([0]))
+    with pytest.raises(ValueError, match='larger than the padded input'):
+        head.get_targets([sample], (4, 4), 2, torch.device('cpu'))
+    with pytest.raises(ValueError, match='GT frames'):
+        head.get_targets([sample], (8, 12), 3, torch.device('cpu'))
+
+
+def test_loss_values_hand_computed():
+    """mmdet's losses reproduce ReferFormer's maths on a planted match."""
+    head = _build(_tiny_cfg())
+    b, t, q, h, w = 1, 2, 2, 2, 2
+    cls_scores = torch.zeros(b, t, q, 1)
+    bbox_preds = torch.tensor([0.5, 0.5, 0.2, 0.2]).repeat(b, t, q, 1)
+    gt_bboxes = torch.tensor([[[0.5, 0.5, 0.4, 0.4], [0., 0., 0., 0.]]])
+    bbox_preds[0, 0, 0] = gt_bboxes[0, 0]
+    bbox_preds[0, :, 1] = torch.tensor([0.1, 0.1, 0.05, 0.05])
+    gt_masks = torch.zeros(b, t, h, w)
+    gt_masks[0, 0, 0, :] = 1  # 2 of the 8 clip pixels
+    mask_preds = torch.zeros(b, t, q, h, w)
+    mask_preds[0, :, 1] = 10. - 20. * gt_masks[0]  # query 1: all wrong
+    gt_valid = torch.tensor([[True, False]])
+    losses = head.loss_by_feat_single(
+        cls_scores,
+        bbox_preds,
+        mask_preds,
+        gt_bboxes=gt_bboxes,
+        gt_masks=gt_masks,
+        gt_valid=gt_valid,
+        gt_labels=torch.zeros(1, dtype=torch.long),
+        num_boxes=torch.tensor(1.))
+    # focal at p = 0.5: target 1 -> 0.25 * 0.25 * ln2, 0 -> 0.75 * 0.25 ln2;
+    # one positive (valid frame 0, matched query 0), three negatives
+    expected = dict(
+        loss_cls=2 * (0.0625 + 3 * 0.1875) * LN2,
+        # frame 0 exact; frame 1 against the zero box: 0.5+0.5+0.2+0.2
+        loss_bbox=5 * 1.4,
+        # 1 - GIoU: frame 0 -> 0; frame 1 -> 1 + (0.36 - 0.04) / 0.36
+        loss_iou=2 * (1 + 0.32 / 0.36),
+        # mean over the 8 clip pixels (2 positive, 6 negative)
+        loss_mask=2 * (2 * 0.0625 + 6 * 0.1875) * LN2 / 8,
+        # 1 - (2 * 0.5 * 2 + 1) / (0.5 * 8 + 2 + 1)
+        loss_dice=5 * (1 - 3 / 7))
+    for key, value in expected.items():
+        torch.testing.assert_close(
+            losses[key], torch.tensor(value), rtol=1e-4, atol=1e-5)
+
+    # normalised by num_boxes: everything scales by 1 / 3
+    losses3 = head.loss_by_feat_single(
+        cls_scores,
+        bbox_preds,
+        mask_preds,
+        gt_bboxes=gt_bboxes,
+        gt_masks=gt_masks,
+        gt_valid=gt_valid,
+        gt_labels=torch.zeros(1, dtype=torch.long),
+        num_boxes=torch.tensor(3.))
+    for key, value in expected.items():
+        torch.testing.assert_close(
+            losses3[key], torch.tensor(value / 3), rtol=1e-4, atol=1e-5)
+
+
+def test_predict_rescale_and_crop():
+    head = _build(_tiny_cfg())
+    b, t, q, h, w = 1, 2, 3, 8, 12  # padded input 32 x 48
+    cls = torch.full((1, b, t, q, 1), -5.)
+    cls[0, 0, :, 1] = 2.  # best mean score
+    cls[0, 0, 0, 2] = 3.  # best in frame 0 only
+    boxes = torch.full((1, b, t, q, 4), 0.1)
+    boxes[0, 0, :, 1] = torch.tensor([0.5, 0.5, 0.5, 0.5])
+    masks = torch.full((1, b, t, q, h, w), -10.)
+    # chosen query: left half of the 6 x 10 valid cells, and the padded
+    # columns (which must be cropped away before resizing)
+    masks[0, 0, :, 1, :, :5] = 10.
+    masks[0, 0, :, 1, :, 10:] = 10.
+    masks[0, 0, :, 2] = 10.
+    outs = dict(
+        all_cls_scores=cls, all_bbox_preds=boxes, all_mask_preds=masks)
+    sample = RVOSDataSample(
+        metainfo=dict(
+            img_shape=(24, 40), ori_shape=(48, 80),
+            batch_input_shape=(32, 48)))
+    result = head.predict(outs, [sample])[0]
+    assert result.masks.shape == (2, 48, 80)
+    assert result.masks.dtype == torch.bool
+    # img column 20 is the edge of the left half -> ori column 40
+    assert result.masks[:, :, :36].all()
+    assert not result.masks[:, :, 44:].any()
+    torch.testing.assert_close(
+        result.bboxes, torch.tensor([[20., 12., 60., 36.]]).repeat(2, 1))
+    torch.testing.assert_close(result.scores,
+                               torch.full((2, ), 1 / (1 + math.exp(-2.))))
+
+    result = head.predict(outs, [sample], rescale=False)[0]
+    assert result.masks.shape == (2, 24, 40)
+    assert result.masks[:, :, :18].all()
+    assert not result.masks[:, :, 22:].any()
+    torch.testing.assert_close(
+        result.bboxes, torch.tensor([[10., 6., 30., 18.]]).repeat(2, 1))
+
+
+def test_bad_inputs():
+    head = _build(_tiny_cfg())
+    inputs = _tiny_inputs()
+    inputs['num_frames'] = 3
+    with pytest.raises(ValueError, match='frames'):
+        head(**inputs)
+    inputs = _tiny_inputs()
+    inputs['img_shapes'] = inputs['img_shapes'][:1]
+    with pytest.raises(ValueError, match='img_shapes'):
+        head(**inputs)
