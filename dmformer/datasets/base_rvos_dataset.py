@@ -1,0 +1,342 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+from mmengine import fileio
+from mmengine.dataset import BaseDataset
+from mmengine.logging import MMLogger
+
+from dmformer.registry import DATASETS
+from .transforms.text import clean_caption
+
+
+@DATASETS.register_module()
+class BaseRVOSDataset(BaseDataset):
+    """Base dataset for referring video object segmentation.
+
+    Reads annotations in the Ref-YouTube-VOS layout::
+
+        data_root/
+        ├── <split>/JPEGImages/<video>/<frame>.jpg
+        ├── <split>/Annotations/<video>/<frame>.png   (palette, optional)
+        ├── <split>/meta.json                         (optional)
+        └── meta_expressions/<split>/meta_expressions.json
+            (and optionally subject_labels.json beside it)
+
+    ``meta_expressions.json`` is ``{"videos": {video: {"expressions":
+    {exp_id: {"exp": str, "obj_id": str}}, "frames": [frame names]}}}``;
+    ``meta.json`` is ``{"videos": {video: {"objects": {obj_id:
+    {"category": str, ...}}}}}``; ``subject_labels.json`` is ``{video:
+    {exp_id: [start_char, end_char]}}``, character spans of the *cleaned*
+    caption (:func:`~dmformer.datasets.transforms.text.clean_caption`).
+
+    One data info per (video, expression, anchor frame) with anchors every
+    ``anchor_stride`` frames (``sample_mode='anchor'``, training, spec
+    §11.1), or per (video, expression) with all frames
+    (``sample_mode='video'``, inference). The data infos are video-level and
+    hold no per-frame paths; :class:`RVOSFrameSample` builds those (see the
+    convention in :mod:`dmformer.datasets.transforms.loading`):
+    ``video_id``, ``exp_id``, ``obj_id`` (int, -1 if unknown), ``text``
+    and ``ori_text`` (cleaned caption), ``video_frame_ids`` (sorted),
+    ``video_length``, ``anchor_idx`` (int or None), ``img_dir``,
+    ``ann_dir`` (None without annotations), ``img_suffix``, ``ann_suffix``,
+    ``category`` (str or None) and ``subject_span`` (list or None).
+
+    :meth:`load_data_list` reads only the JSON files and checks that video
+    folders exist; it does no image I/O, so ``lazy_init=True`` is cheap.
+
+    Args:
+        ann_file (str): ``meta_expressions.json`` (relative to
+            ``data_root``).
+        data_prefix (dict, optional): ``img_path`` (frame folder) and
+            ``ann_path`` (annotation folder, may be missing on disk; empty
+            for none) relative to ``data_root``. Defaults to None (both
+            empty).
+        meta_file (str, optional): ``meta.json``; when given, every video of
+            ``ann_file`` must be in it and every ``obj_id`` must be one of
+            its objects. Defaults to None.
+        exclude_ann_file (str, optional): A second ``meta_expressions.json``
+            whose videos are removed (Ref-YouTube-VOS valid = valid - test).
+            Defaults to None.
+        sample_mode (str): ``'anchor'`` or ``'video'``. Defaults to
+            'anchor'.
+        anchor_stride (int): Distance between anchor frames in ``'anchor'``
+            mode (the official loader uses ``num_frames``). Defaults to 5.
+        subject_label_file (str, optional): Stored subject labels.
+            ``'auto'`` uses ``subject_labels.json`` beside ``ann_file`` if it
+            exists; None disables them. Defaults to 'auto'.
+        expected_num_videos (int, optional): Raise if the number of kept
+            videos differs (202 for the Ref-YouTube-VOS valid split).
+            Defaults to None.
+        img_suffix (str): Frame file suffix. Defaults to '.jpg'.
+        ann_suffix (str): Annotation file suffix. Defaults to '.png'.
+        backend_args (dict, optional): File backend arguments.
+            Defaults to None.
+        **kwargs: Other arguments of :class:`mmengine.dataset.BaseDataset`
+            (``data_root``, ``pipeline``, ``test_mode``, ``lazy_init``...).
+    """
+
+    METAINFO = dict(classes=('object', ))
+
+    def __init__(self,
+                 ann_file: str = '',
+                 data_prefix: Optional[dict] = None,
+                 meta_file: Optional[str] = None,
+                 exclude_ann_file: Optional[str] = None,
+                 sample_mode: str = 'anchor',
+                 anchor_stride: int = 5,
+                 subject_label_file: Optional[str] = 'auto',
+                 expected_num_videos: Optional[int] = None,
+                 img_suffix: str = '.jpg',
+                 ann_suffix: str = '.png',
+                 backend_args: Optional[dict] = None,
+                 **kwargs) -> None:
+        if sample_mode not in ('anchor', 'video'):
+            raise ValueError("sample_mode must be 'anchor' or 'video', got "
+                             f'{sample_mode!r}')
+        if anchor_stride < 1:
+            raise ValueError(
+                f'anchor_stride must be >= 1, got {anchor_stride}')
+        self.meta_file = meta_file
+        self.exclude_ann_file = exclude_ann_file
+        self.sample_mode = sample_mode
+        self.anchor_stride = anchor_stride
+        self.subject_label_file = subject_label_file
+        self.expected_num_videos = expected_num_videos
+        self.img_suffix = img_suffix
+        self.ann_suffix = ann_suffix
+        self.backend_args = backend_args
+        if data_prefix is None:
+            data_prefix = dict(img_path='', ann_path='')
+        # an empty ``ann_path`` means "no annotations" (BaseDataset would
+        # turn it into ``data_root`` itself)
+        self._with_ann_prefix = bool(data_prefix.get('ann_path'))
+        super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
+
+    # ------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------
+    def _abs(self, path: Optional[str]) -> Optional[str]:
+        """Join ``path`` with ``data_root`` unless absolute or None."""
+        if path is None or not self.data_root or osp.isabs(path):
+            return path
+        return fileio.join_path(self.data_root, path)
+
+    def _load_json(self, path: str, what: str) -> dict:
+        """Load a JSON file, naming it in errors."""
+        if not fileio.exists(path, backend_args=self.backend_args):
+            raise FileNotFoundError(f'{what} {path!r} does not exist.')
+        try:
+            return fileio.load(
+                path, file_format='json', backend_args=self.backend_args)
+        except ValueError as e:
+            raise ValueError(f'{what} {path!r} is not valid JSON: {e}') from e
+
+    def _load_expression_videos(self, path: str, what: str) -> dict:
+        """Load ``meta_expressions.json`` and return its ``videos`` dict."""
+        content = self._load_json(path, what)
+        if not isinstance(content, dict) or not isinstance(
+                content.get('videos'), dict):
+            raise ValueError(f'{what} {path!r} must hold a dict under key '
+                             '"videos".')
+        return content['videos']
+
+    def _resolve_subject_label_file(self) -> Optional[str]:
+        """Path of the stored subject labels, or None."""
+        if self.subject_label_file is None:
+            return None
+        if self.subject_label_file == 'auto':
+            path = fileio.join_path(
+                osp.dirname(self.ann_file), 'subject_labels.json')
+            exists = fileio.exists(path, backend_args=self.backend_args)
+            return path if exists else None
+        path = self._abs(self.subject_label_file)
+        if not fileio.exists(path, backend_args=self.backend_args):
+            raise FileNotFoundError(
+                f'Subject label file {path!r} does not exist.')
+        return path
+
+    def keep_expression(self, video_id: str, exp_id: str) -> bool:
+        """Whether to keep an expression (subclasses filter here)."""
+        return True
+
+    @staticmethod
+    def _parse_obj_id(raw, where: str) -> int:
+        """Parse an ``obj_id`` field (-1 when absent)."""
+        if raw is None:
+            return -1
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f'{where}: obj_id must be an integer, got {raw!r}.')
+
+    # ------------------------------------------------------------------
+    # main entry
+    # ------------------------------------------------------------------
+    def load_data_list(self) -> List[dict]:
+        """Build the video-level data infos.
+
+        Returns:
+            list[dict]: One data info per sample (see the class docstring).
+
+        Raises:
+            FileNotFoundError: A JSON file or a video frame folder is
+                missing.
+            ValueError: Malformed JSON content, a video missing from
+                ``meta_file``, an unknown ``obj_id``, an empty caption, a
+                video without frames, a bad subject label or an unexpected
+                number of videos.
+        """
+        logger = MMLogger.get_current_instance()
+        videos = self._load_expression_videos(self.ann_file, 'Expression file')
+        excluded: Set[str] = set()
+        if self.exclude_ann_file is not None:
+            excluded = set(
+                self._load_expression_videos(
+                    self._abs(self.exclude_ann_file), 'Excluded expression '
+                    'file'))
+        meta_videos: Optional[dict] = None
+        meta_path = self._abs(self.meta_file)
+        if meta_path is not None:
+            meta = self._load_json(meta_path, 'Meta file')
+            meta_videos = meta.get('videos') if isinstance(meta,
+                                                           dict) else None
+            if not isinstance(meta_videos, dict):
+                raise ValueError(f'Meta file {meta_path!r} must hold a dict '
+                                 'under key "videos".')
+        label_path = self._resolve_subject_label_file()
+        labels: Dict[str, dict] = {}
+        if label_path is not None:
+            labels = self._load_json(label_path, 'Subject label file')
+            if not isinstance(labels, dict):
+                raise ValueError(f'Subject label file {label_path!r} must '
+                                 'map video ids to {exp_id: [start, end]}.')
+
+        img_root = self.data_prefix.get('img_path', '')
+        ann_root = self.data_prefix.get('ann_path') \
+            if self._with_ann_prefix else None
+        if ann_root is not None and not fileio.isdir(
+                ann_root, backend_args=self.backend_args):
+            logger.info(f'{self.__class__.__name__}: no annotation folder '
+                        f'{ann_root!r}; samples carry no ground truth.')
+            ann_root = None
+
+        data_list: List[dict] = []
+        kept_videos: List[str] = []
+        num_labelled = num_exps = 0
+        for video_id in sorted(videos):
+            if video_id in excluded:
+                continue
+            video = videos[video_id]
+            where = f'video {video_id!r} of {self.ann_file!r}'
+            if not isinstance(video, dict) or not isinstance(
+                    video.get('expressions'), dict):
+                raise ValueError(f'{where} has no "expressions" dict.')
+            frame_ids = sorted(str(f) for f in video.get('frames', []))
+            if not frame_ids:
+                raise ValueError(f'{where} lists no frames.')
+            objects: Optional[dict] = None
+            if meta_videos is not None:
+                if video_id not in meta_videos:
+                    raise ValueError(
+                        f'Expression file {self.ann_file!r} refers to video '
+                        f'{video_id!r} which is missing from meta file '
+                        f'{meta_path!r}.')
+                objects = meta_videos[video_id].get('objects', {})
+            img_dir = fileio.join_path(img_root, video_id)
+            if not fileio.isdir(img_dir, backend_args=self.backend_args):
+                raise FileNotFoundError(
+                    f'Expression file {self.ann_file!r} refers to video '
+                    f'{video_id!r} whose frame folder {img_dir!r} does not '
+                    'exist.')
+            ann_dir = None if ann_root is None else fileio.join_path(
+                ann_root, video_id)
+
+            exp_items: List[Tuple[str, dict]] = sorted(
+                video['expressions'].items(),
+                key=lambda kv: (len(str(kv[0])), str(kv[0])))
+            kept_any = False
+            for exp_id, exp in exp_items:
+                exp_id = str(exp_id)
+                if not self.keep_expression(video_id, exp_id):
+                    continue
+                exp_where = f'video {video_id!r}, expression {exp_id!r}'
+                if not isinstance(exp, dict) or 'exp' not in exp:
+                    raise ValueError(f'{exp_where} of {self.ann_file!r} has '
+                                     'no "exp" field.')
+                text = clean_caption(exp['exp'], exp_where)
+                obj_id = self._parse_obj_id(exp.get('obj_id'), exp_where)
+                category = None
+                if objects is not None:
+                    obj = objects.get(str(obj_id))
+                    if obj is None:
+                        raise ValueError(
+                            f'{exp_where} refers to obj_id {obj_id} which is '
+                            f'not an object of the video in meta file '
+                            f'{meta_path!r} (objects: {sorted(objects)}).')
+                    category = obj.get('category')
+                span = labels.get(video_id, {}).get(exp_id)
+                if span is not None:
+                    span = self._check_span(span, text, exp_where, label_path)
+                    num_labelled += 1
+                num_exps += 1
+                kept_any = True
+                info = dict(
+                    video_id=video_id,
+                    exp_id=exp_id,
+                    obj_id=obj_id,
+                    text=text,
+                    ori_text=text,
+                    category=category,
+                    subject_span=span,
+                    video_frame_ids=frame_ids,
+                    video_length=len(frame_ids),
+                    img_dir=img_dir,
+                    ann_dir=ann_dir,
+                    img_suffix=self.img_suffix,
+                    ann_suffix=self.ann_suffix,
+                    anchor_idx=None)
+                if self.sample_mode == 'video':
+                    data_list.append(info)
+                else:
+                    for anchor in range(0, len(frame_ids), self.anchor_stride):
+                        data_list.append(dict(info, anchor_idx=anchor))
+            if kept_any:
+                kept_videos.append(video_id)
+
+        if self.expected_num_videos is not None and \
+                len(kept_videos) != self.expected_num_videos:
+            source = repr(self.ann_file)
+            if self.exclude_ann_file is not None:
+                source += f' minus {self.exclude_ann_file!r}'
+            raise ValueError(
+                f'{self.__class__.__name__}: expected '
+                f'{self.expected_num_videos} videos in {source}, found '
+                f'{len(kept_videos)}.')
+        if label_path is None:
+            logger.info(f'{self.__class__.__name__}: no subject label file; '
+                        'subject labels use the parser fallback (first noun '
+                        'chunk) for all expressions.')
+        else:
+            logger.info(
+                f'{self.__class__.__name__}: subject labels of '
+                f'{num_labelled}/{num_exps} expressions read from teacher '
+                f'labels {label_path!r}; the others use the parser fallback '
+                '(first noun chunk).')
+        logger.info(f'{self.__class__.__name__}: {len(kept_videos)} videos, '
+                    f'{num_exps} expressions, {len(data_list)} samples '
+                    f'({self.sample_mode} mode).')
+        return data_list
+
+    @staticmethod
+    def _check_span(span: Sequence[int], text: str, where: str,
+                    path: Optional[str]) -> List[int]:
+        """Validate a stored subject span against its caption."""
+        ok = isinstance(span, (list, tuple)) and len(span) == 2 and all(
+            isinstance(v, int) for v in span)
+        if not ok or not 0 <= span[0] < span[1] <= len(text):
+            raise ValueError(
+                f'Subject label {span!r} of {where} in {path!r} is not a '
+                f'character span [start, end) of its caption {text!r}.')
+        return [int(span[0]), int(span[1])]

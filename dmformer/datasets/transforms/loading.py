@@ -1,0 +1,488 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Loading transforms for referring video object segmentation (RVOS).
+
+Data convention of the RVOS pipelines
+=====================================
+
+A dataset item (see :class:`dmformer.datasets.BaseRVOSDataset`) is one
+(video, expression[, anchor frame]) pair described by **video-level**
+scalars. :class:`RVOSFrameSample` turns it into a **dict of lists** in the
+style of mmdet's ``frame_sampling.py``: every *per-frame* key holds a list
+of length ``T`` (the number of sampled frames) while *video-level* keys stay
+scalars.
+
+Video-level keys (scalars, never lists):
+
+- ``video_id`` (str), ``exp_id`` (str), ``obj_id`` (int, ``-1`` if unknown)
+- ``text`` (str): the cleaned caption; the only key a flip may rewrite
+  (``'left'`` <-> ``'right'``).
+- ``ori_text`` (str): the cleaned caption as stored in the dataset, never
+  modified (stored subject spans refer to it).
+- ``video_frame_ids`` (list[str]): names of *all* frames of the video,
+  ``video_length`` (int), ``img_dir`` / ``ann_dir`` (str or None),
+  ``img_suffix`` / ``ann_suffix`` (str), ``anchor_idx`` (int or None).
+- ``subject_span`` (list[int] or None): stored teacher label, a character
+  span ``[start, end)`` of ``ori_text``.
+- written by text transforms: ``noun_chunks`` (list[tuple[int, int]]),
+  ``gt_subject_span`` (np.ndarray int64 (2,)), ``subject_source`` (str).
+- written by a flip (if any): ``flip`` (bool), ``flip_direction`` (str).
+  :class:`PackRVOSInputs` also accepts them as per-frame lists of equal
+  values.
+
+Per-frame keys (lists of length ``T``, index ``i`` = ``i``-th sampled frame
+in temporal order):
+
+- ``frame_id`` (str), ``frame_idx`` (int, index in ``video_frame_ids``),
+  ``img_path`` (str), ``mask_path`` (str, only when annotations exist).
+- after :class:`LoadRVOSFrames`: ``img`` (np.ndarray uint8 (H, W, 3), BGR),
+  ``img_shape`` and ``ori_shape`` (tuple (h, w)).
+- after :class:`LoadRVOSAnnotations`: ``gt_masks``
+  (:obj:`mmdet.structures.mask.BitmapMasks` holding **one** instance, or
+  zero after a crop that removed it), ``gt_bboxes``
+  (:obj:`mmdet.structures.bbox.HorizontalBoxes` of shape (1, 4), xyxy
+  pixels, zeros when the object is absent) and ``gt_valid`` (bool).
+- written by geometric transforms: ``scale_factor`` etc.
+
+Because per-frame values are lists, per-frame mmcv/mmdet transforms can be
+applied to all frames with the same random parameters by
+``TransformBroadcaster(share_random_params=True)``. As video-level scalars
+cannot be scattered, the wrapper must name the per-frame keys explicitly,
+and list the keys the wrapped transforms create in ``remapping``::
+
+    dict(type='TransformBroadcaster',
+         mapping=dict(img='img', img_shape='img_shape', gt_masks='gt_masks',
+                      gt_bboxes='gt_bboxes'),
+         remapping=dict(img='img', img_shape='img_shape',
+                        gt_masks='gt_masks', gt_bboxes='gt_bboxes',
+                        scale_factor='scale_factor'),
+         auto_remap=False,
+         share_random_params=True,
+         transforms=[dict(type='mmdet.Resize', scale=(640, 360),
+                          keep_ratio=True)])
+
+:class:`~dmformer.datasets.transforms.VideoRandomResize` and
+``VideoRandomSizeCrop`` (``augment.py``) package exactly this.
+"""
+import io
+from typing import List, Optional, Sequence, Set, Tuple
+
+import numpy as np
+from mmcv.transforms import BaseTransform, LoadImageFromFile
+from mmdet.structures.bbox import HorizontalBoxes
+from mmdet.structures.mask import BitmapMasks
+from mmengine import fileio
+from PIL import Image, UnidentifiedImageError
+
+from dmformer.registry import TRANSFORMS
+
+
+def _require_frame_list(results: dict, key: str, transform: str) -> list:
+    """Return ``results[key]`` checking it is a per-frame list."""
+    if key not in results:
+        raise KeyError(f'{transform} needs the per-frame key {key!r}; '
+                       'run RVOSFrameSample first.')
+    value = results[key]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(
+            f'{transform} expects {key!r} to be a per-frame list (dict-of-'
+            f'lists convention, run RVOSFrameSample first), got '
+            f'{type(value).__name__}.')
+    return list(value)
+
+
+@TRANSFORMS.register_module()
+class LoadRVOSFrames(BaseTransform):
+    """Load all sampled frames of a clip.
+
+    Each frame is read with mmcv's :class:`~mmcv.transforms.LoadImageFromFile`
+    (BGR, uint8 unless ``to_float32``); its errors are turned into messages
+    that name the offending file.
+
+    Required Keys:
+
+    - img_path (list[str])
+
+    Added Keys:
+
+    - img (list[np.ndarray]): (H, W, 3) per frame.
+    - img_shape (list[tuple[int, int]])
+    - ori_shape (list[tuple[int, int]])
+
+    Args:
+        to_float32 (bool): Whether to convert the frames to float32.
+            Defaults to False.
+        color_type (str): Flag of :func:`mmcv.imfrombytes`.
+            Defaults to 'color'.
+        imdecode_backend (str): Decoding backend. Defaults to 'cv2'.
+        backend_args (dict, optional): File backend arguments of
+            :mod:`mmengine.fileio`. Defaults to None.
+
+    Raises:
+        FileNotFoundError: A frame file does not exist.
+        ValueError: A frame cannot be decoded, or the frames of a clip do not
+            share one size.
+    """
+
+    def __init__(self,
+                 to_float32: bool = False,
+                 color_type: str = 'color',
+                 imdecode_backend: str = 'cv2',
+                 backend_args: Optional[dict] = None) -> None:
+        self.to_float32 = to_float32
+        self.color_type = color_type
+        self.imdecode_backend = imdecode_backend
+        self.backend_args = backend_args
+        self.loader = LoadImageFromFile(
+            to_float32=to_float32,
+            color_type=color_type,
+            imdecode_backend=imdecode_backend,
+            backend_args=backend_args)
+
+    def _load_one(self, path: str, video_id: str) -> np.ndarray:
+        """Load one frame, naming the file in any error."""
+        try:
+            out = self.loader.transform({'img_path': path})
+        except FileNotFoundError as e:
+            raise FileNotFoundError(
+                f'Frame file {path!r} of video {video_id!r} does not '
+                'exist.') from e
+        except Exception as e:  # decoding errors, failed asserts, ...
+            raise ValueError(f'Cannot read frame {path!r} of video '
+                             f'{video_id!r} (corrupt or not an image): '
+                             f'{e}') from e
+        if out is None or out.get('img') is None:
+            raise ValueError(f'Cannot read frame {path!r} of video '
+                             f'{video_id!r} (corrupt or not an image).')
+        return out['img']
+
+    def transform(self, results: dict) -> dict:
+        """Load the frames listed in ``results['img_path']``.
+
+        Args:
+            results (dict): Result dict in the dict-of-lists convention.
+
+        Returns:
+            dict: ``results`` with ``img``, ``img_shape`` and ``ori_shape``.
+        """
+        paths = _require_frame_list(results, 'img_path', 'LoadRVOSFrames')
+        video_id = results.get('video_id', '?')
+        imgs = [self._load_one(path, video_id) for path in paths]
+        shapes = [tuple(img.shape[:2]) for img in imgs]
+        for path, shape in zip(paths, shapes):
+            if shape != shapes[0]:
+                raise ValueError(
+                    f'Frame {path!r} of video {video_id!r} has size {shape} '
+                    f'but frame {paths[0]!r} has size {shapes[0]}; all '
+                    'frames of a video must share one size.')
+        results['img'] = imgs
+        results['img_shape'] = list(shapes)
+        results['ori_shape'] = list(shapes)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}('
+                f'to_float32={self.to_float32}, '
+                f"color_type='{self.color_type}', "
+                f"imdecode_backend='{self.imdecode_backend}', "
+                f'backend_args={self.backend_args})')
+
+
+def read_index_png(path: str,
+                   backend_args: Optional[dict] = None) -> np.ndarray:
+    """Read an object-index PNG (palette 'P' or grey 'L') as an array.
+
+    Args:
+        path (str): Path of the PNG.
+        backend_args (dict, optional): File backend arguments.
+
+    Returns:
+        np.ndarray: (H, W) integer array of object ids (0 = background).
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is not an image or has colour channels.
+    """
+    try:
+        data = fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            f'Annotation file {path!r} does not exist.') from e
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            mode = img.mode
+            arr = np.array(img)
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ValueError(
+            f'Cannot read annotation {path!r} (corrupt or not a PNG): '
+            f'{e}') from e
+    if arr.ndim != 2:
+        raise ValueError(
+            f'Annotation {path!r} has mode {mode!r} with shape {arr.shape}; '
+            'expected a single-channel palette (P) or grey (L) PNG of '
+            'object ids.')
+    return arr
+
+
+@TRANSFORMS.register_module()
+class LoadRVOSAnnotations(BaseTransform):
+    """Load the mask, box and presence flag of the referred object.
+
+    The annotation of a frame is a palette PNG whose pixel values are object
+    ids (Ref-YouTube-VOS / DAVIS format); the object mask is
+    ``png == obj_id`` (spec §11.1). The box is the tight box of the mask with
+    mmdet's pixel-edge convention (``x2 = last column + 1``, as
+    :meth:`HorizontalBoxes.from_instance_masks`); the official code uses the
+    last column itself, i.e. boxes 1 px smaller.
+
+    Required Keys:
+
+    - mask_path (list[str]), obj_id (int)
+    - ori_shape (list[tuple[int, int]], optional): checked against the masks.
+
+    Added Keys:
+
+    - gt_masks (list[BitmapMasks]): one instance (1, H, W) per frame.
+    - gt_bboxes (list[HorizontalBoxes]): (1, 4) per frame, zeros if absent.
+    - gt_valid (list[bool]): whether the object is present in the frame.
+
+    Args:
+        check_absent_object (bool): If the object is absent from all loaded
+            frames, scan the remaining masks of the video (``ann_dir`` /
+            ``video_frame_ids``) and raise if it appears in none of them.
+            The result is cached per (video, object). Defaults to True.
+        skip_unannotated (bool): Leave samples without ground truth (no
+            ``mask_path``, i.e. the split has no Annotations folder, or no
+            ``obj_id``) unchanged instead of raising, e.g. for the
+            Ref-YouTube-VOS valid split whose masks are not public.
+            Defaults to False.
+        backend_args (dict, optional): File backend arguments.
+            Defaults to None.
+
+    Raises:
+        ValueError: No annotations (unless ``skip_unannotated``), unknown
+            ``obj_id``, a mask whose size differs from its frame, or an
+            object absent from every mask of the video.
+        FileNotFoundError: A mask file does not exist.
+    """
+
+    def __init__(self,
+                 check_absent_object: bool = True,
+                 skip_unannotated: bool = False,
+                 backend_args: Optional[dict] = None) -> None:
+        self.check_absent_object = check_absent_object
+        self.skip_unannotated = skip_unannotated
+        self.backend_args = backend_args
+        self._checked: Set[Tuple[str, int]] = set()
+
+    def _check_object_in_video(self, results: dict,
+                               loaded: Sequence[str]) -> None:
+        """Raise if the object is in none of the masks of its video."""
+        video_id, obj_id = results.get('video_id', '?'), results['obj_id']
+        if (video_id, obj_id) in self._checked:
+            return
+        ann_dir = results.get('ann_dir')
+        frame_ids = results.get('video_frame_ids')
+        suffix = results.get('ann_suffix', '.png')
+        if ann_dir is not None and frame_ids is not None:
+            for frame_id in frame_ids:
+                path = fileio.join_path(ann_dir, frame_id + suffix)
+                if path in loaded:
+                    continue
+                if (read_index_png(path, self.backend_args) == obj_id).any():
+                    self._checked.add((video_id, obj_id))
+                    return
+        where = ann_dir if ann_dir is not None else list(loaded)
+        raise ValueError(
+            f'Object {obj_id} of expression {results.get("exp_id", "?")!r} '
+            f'does not appear in any mask of video {video_id!r} ({where}): '
+            'unknown obj_id.')
+
+    def transform(self, results: dict) -> dict:
+        """Load the per-frame annotations of the referred object.
+
+        Args:
+            results (dict): Result dict in the dict-of-lists convention.
+
+        Returns:
+            dict: ``results`` with ``gt_masks``, ``gt_bboxes``, ``gt_valid``.
+        """
+        video_id = results.get('video_id', '?')
+        unannotated = results.get('mask_path') is None or int(
+            results.get('obj_id', -1)) <= 0
+        if unannotated and self.skip_unannotated:
+            return results
+        if results.get('mask_path') is None:
+            raise ValueError(
+                f'Video {video_id!r} has no annotations (no mask_path; the '
+                'split has no Annotations folder), so LoadRVOSAnnotations '
+                'cannot be used on it.')
+        paths = _require_frame_list(results, 'mask_path',
+                                    'LoadRVOSAnnotations')
+        obj_id = int(results.get('obj_id', -1))
+        if obj_id <= 0:
+            raise ValueError(
+                f'Expression {results.get("exp_id", "?")!r} of video '
+                f'{video_id!r} has no valid obj_id ({obj_id}); its masks '
+                'cannot be loaded.')
+        ori_shapes = results.get('ori_shape')
+        img_paths = results.get('img_path', [None] * len(paths))
+        masks, bboxes, valid = [], [], []
+        for i, path in enumerate(paths):
+            ids = read_index_png(path, self.backend_args)
+            if isinstance(ori_shapes, (list, tuple)) and \
+                    tuple(ori_shapes[i]) != ids.shape:
+                raise ValueError(
+                    f'Mask {path!r} has size {ids.shape} but its frame '
+                    f'{img_paths[i]!r} has size {tuple(ori_shapes[i])}.')
+            mask = ids == obj_id
+            h, w = mask.shape
+            bitmap = BitmapMasks(mask[None].astype(np.uint8), h, w)
+            # tight box, x2/y2 = last index + 1 (mmdet convention)
+            bboxes.append(HorizontalBoxes.from_instance_masks(bitmap))
+            masks.append(bitmap)
+            valid.append(bool(mask.any()))
+        if self.check_absent_object and not any(valid):
+            self._check_object_in_video(results, paths)
+        results['gt_masks'] = masks
+        results['gt_bboxes'] = bboxes
+        results['gt_valid'] = valid
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}('
+                f'check_absent_object={self.check_absent_object}, '
+                f'skip_unannotated={self.skip_unannotated}, '
+                f'backend_args={self.backend_args})')
+
+
+def _word_spans(text: str) -> List[Tuple[int, int]]:
+    """Character spans of the whitespace-separated words of ``text``."""
+    spans, start = [], None
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if start is not None:
+                spans.append((start, i))
+                start = None
+        elif start is None:
+            start = i
+    if start is not None:
+        spans.append((start, len(text)))
+    return spans
+
+
+def map_char_span(span: Sequence[int], src_text: str,
+                  dst_text: str) -> Tuple[int, int]:
+    """Map a character span of ``src_text`` onto ``dst_text``.
+
+    The texts must have the same number of whitespace-separated words (e.g.
+    ``dst_text`` is ``src_text`` with 'left' and 'right' swapped by a flip);
+    the span is mapped word by word, keeping offsets inside a word (clamped
+    to the word length).
+
+    Args:
+        span (Sequence[int]): ``[start, end)`` in ``src_text``.
+        src_text (str): Text the span refers to.
+        dst_text (str): Text to map the span onto.
+
+    Returns:
+        tuple[int, int]: ``[start, end)`` in ``dst_text``.
+
+    Raises:
+        ValueError: The texts have different word counts or the span covers
+            no word.
+    """
+    if src_text == dst_text:
+        return int(span[0]), int(span[1])
+    src_words, dst_words = _word_spans(src_text), _word_spans(dst_text)
+    if len(src_words) != len(dst_words):
+        raise ValueError(
+            f'Cannot map the span {tuple(span)} of {src_text!r} onto '
+            f'{dst_text!r}: different numbers of words.')
+    start, end = int(span[0]), int(span[1])
+    first = next((i for i, (_, e) in enumerate(src_words) if e > start), None)
+    inside = [i for i, (s, _) in enumerate(src_words) if s < end]
+    last = inside[-1] if inside else None
+    if first is None or last is None or last < first:
+        raise ValueError(f'Span {tuple(span)} covers no word of '
+                         f'{src_text!r}.')
+    (s_src, _), (ds, de) = src_words[first], dst_words[first]
+    new_start = min(ds + max(start - s_src, 0), de)
+    (ls_src, le_src), (ls, le) = src_words[last], dst_words[last]
+    new_end = le if end >= le_src else min(ls + (end - ls_src), le)
+    return new_start, max(new_end, new_start + 1)
+
+
+@TRANSFORMS.register_module()
+class LoadSubjectSpan(BaseTransform):
+    """Set the subject-phrase label of the caption (spec §2.4).
+
+    The label is the character span ``[start, end)`` of the subject noun
+    phrase in ``results['text']``:
+
+    - **teacher**: a stored label (``results['subject_span']``, read by the
+      dataset from ``subject_labels.json``; a span of ``ori_text``), mapped
+      onto the current text if a flip swapped 'left'/'right';
+    - **parser** fallback: the first noun chunk of the sentence (the default
+      of the official GLIP-L voting, spec §2.4 step 3), from
+      ``results['noun_chunks']`` if :class:`ExtractNounChunks` ran before,
+      otherwise computed with
+      :func:`dmformer.utils.noun_chunks.extract_noun_chunks`. A caption with
+      no noun chunk gets the whole sentence.
+
+    Run it after any transform that rewrites ``text`` (flip).
+
+    Required Keys:
+
+    - text (str)
+    - ori_text (str, optional), subject_span (optional), noun_chunks
+      (optional)
+
+    Added Keys:
+
+    - gt_subject_span (np.ndarray): int64, (2,).
+    - subject_source (str): ``'teacher'`` or ``'parser'``.
+
+    Args:
+        use_stored_labels (bool): Whether to use stored teacher labels when
+            present. False always uses the parser fallback.
+            Defaults to True.
+    """
+
+    def __init__(self, use_stored_labels: bool = True) -> None:
+        self.use_stored_labels = use_stored_labels
+
+    def transform(self, results: dict) -> dict:
+        """Compute ``gt_subject_span``.
+
+        Args:
+            results (dict): Result dict.
+
+        Returns:
+            dict: ``results`` with ``gt_subject_span`` and
+            ``subject_source``.
+        """
+        text = results['text']
+        stored = results.get('subject_span')
+        if self.use_stored_labels and stored is not None:
+            span = map_char_span(stored, results.get('ori_text', text), text)
+            source = 'teacher'
+        else:
+            chunks = results.get('noun_chunks')
+            if chunks is None:
+                from dmformer.utils.noun_chunks import extract_noun_chunks
+                chunks = extract_noun_chunks(text)
+            span = tuple(chunks[0]) if len(chunks) else (0, len(text))
+            source = 'parser'
+        results['gt_subject_span'] = np.asarray(span, dtype=np.int64)
+        results['subject_source'] = source
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}('
+                f'use_stored_labels={self.use_stored_labels})')
+
+
+__all__ = [
+    'LoadRVOSFrames', 'LoadRVOSAnnotations', 'LoadSubjectSpan',
+    'read_index_png', 'map_char_span'
+]

@@ -1,0 +1,160 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import math
+from numbers import Number
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import ImgDataPreprocessor
+
+from dmformer.registry import MODELS
+
+
+@MODELS.register_module()
+class RVOSDataPreprocessor(ImgDataPreprocessor):
+    """Data pre-processor for RVOS clips.
+
+    Like mmdet's ``TrackDataPreprocessor`` for one referred object per clip
+    (spec §11.1 collate, ``misc.py:305-318``):
+
+    - moves the data to the model's device;
+    - converts every clip, a uint8 Tensor of shape (T, 3, H, W), from BGR to
+      RGB, to float and normalises it with ``mean``/``std``;
+    - pads all clips at the bottom/right with ``pad_value`` to the largest
+      (H, W) of the batch rounded up to ``pad_size_divisor`` and stacks them
+      into a Tensor of shape (B, T, 3, Hp, Wp) (padding after normalisation,
+      like the official zero-padded ``NestedTensor``). The padding mask of
+      sample ``i`` is the area outside its ``img_shape``;
+    - writes ``batch_input_shape`` (Hp, Wp) and ``pad_shape`` (the sample's
+      own size rounded up to ``pad_size_divisor``) into every sample's
+      metainfo;
+    - in training, zero-pads ``gt_instances.masks`` (T, h, w) to
+      ``batch_input_shape`` (test-time masks stay at ``ori_shape``).
+
+    Args:
+        mean (Sequence[Number], optional): Pixel mean of the R, G, B
+            channels. Defaults to the ImageNet mean (123.675, 116.28,
+            103.53).
+        std (Sequence[Number], optional): Pixel std of the R, G, B channels.
+            Defaults to the ImageNet std (58.395, 57.12, 57.375).
+        bgr_to_rgb (bool): Whether to convert BGR inputs to RGB.
+            Defaults to True.
+        pad_size_divisor (int): Padded sizes are multiples of it.
+            Defaults to 32.
+        pad_value (Number): Value of padded pixels (after normalisation).
+            Defaults to 0.
+        non_blocking (bool): Whether to copy to the device without blocking.
+            Defaults to False.
+
+    Raises:
+        ValueError: (in :meth:`forward`) a clip is not (T, 3, H, W), clips
+            of a batch have different ``T``, or a training mask is larger
+            than the batch.
+    """
+
+    def __init__(self,
+                 mean: Optional[Sequence[Number]] = (123.675, 116.28, 103.53),
+                 std: Optional[Sequence[Number]] = (58.395, 57.12, 57.375),
+                 bgr_to_rgb: bool = True,
+                 pad_size_divisor: int = 32,
+                 pad_value: Union[float, int] = 0,
+                 non_blocking: bool = False) -> None:
+        super().__init__(
+            mean=mean,
+            std=std,
+            pad_size_divisor=pad_size_divisor,
+            pad_value=pad_value,
+            bgr_to_rgb=bgr_to_rgb,
+            non_blocking=non_blocking)
+        self.bgr_to_rgb = bgr_to_rgb
+
+    def _pad_size(self, h: int, w: int) -> Tuple[int, int]:
+        """Round (h, w) up to multiples of ``pad_size_divisor``."""
+        div = self.pad_size_divisor
+        return math.ceil(h / div) * div, math.ceil(w / div) * div
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        """Normalise, pad and stack a batch of clips.
+
+        Args:
+            data (dict): ``inputs`` (list of uint8 Tensors (T, 3, H, W) or
+                one Tensor (B, T, 3, H, W)) and ``data_samples`` (list of
+                :obj:`RVOSDataSample`, optional), as collated by
+                ``pseudo_collate``.
+            training (bool): Whether to pad the ground-truth masks.
+                Defaults to False.
+
+        Returns:
+            dict: ``inputs`` float Tensor (B, T, 3, Hp, Wp) and
+            ``data_samples``.
+        """
+        data = self.cast_data(data)
+        inputs = data['inputs']
+        data_samples = data.get('data_samples', None)
+        # a (B, T, 3, H, W) Tensor or a list of (T, 3, H, W) Tensors
+        clips: List[torch.Tensor] = list(inputs)
+        if not clips:
+            raise ValueError('RVOSDataPreprocessor got an empty batch.')
+        for i, clip in enumerate(clips):
+            if clip.dim() != 4 or clip.shape[1] != 3:
+                raise ValueError(
+                    f'Clip {i} of the batch must have shape (T, 3, H, W), '
+                    f'got {tuple(clip.shape)}.')
+        num_frames = [clip.shape[0] for clip in clips]
+        if len(set(num_frames)) != 1:
+            raise ValueError('All videos of a batch must have the same '
+                             f'number of frames T, got {num_frames}.')
+
+        img_sizes = [tuple(clip.shape[-2:]) for clip in clips]
+        batch_h, batch_w = self._pad_size(
+            max(h for h, _ in img_sizes), max(w for _, w in img_sizes))
+        num_imgs, t = len(clips), num_frames[0]
+        batch_inputs = clips[0].new_full((num_imgs, t, 3, batch_h, batch_w),
+                                         self.pad_value,
+                                         dtype=torch.float32)
+        for i, clip in enumerate(clips):
+            if self._channel_conversion:
+                clip = clip[:, [2, 1, 0]]
+            clip = clip.float()
+            if self._enable_normalize:
+                # mean/std have shape (3, 1, 1): broadcast over (T, 3, H, W)
+                clip = (clip - self.mean) / self.std
+            h, w = img_sizes[i]
+            batch_inputs[i, :, :, :h, :w] = clip
+
+        if data_samples is not None:
+            batch_input_shape = (batch_h, batch_w)
+            for data_sample, (h, w) in zip(data_samples, img_sizes):
+                data_sample.set_metainfo(
+                    dict(
+                        batch_input_shape=batch_input_shape,
+                        pad_shape=self._pad_size(h, w)))
+            if training:
+                self.pad_gt_masks(data_samples, batch_input_shape)
+        return dict(inputs=batch_inputs, data_samples=data_samples)
+
+    @staticmethod
+    def pad_gt_masks(data_samples: Sequence,
+                     batch_input_shape: Tuple[int, int]) -> None:
+        """Zero-pad ``gt_instances.masks`` (T, h, w) to the batch shape.
+
+        Args:
+            data_samples (Sequence[:obj:`RVOSDataSample`]): Samples, changed
+                in place.
+            batch_input_shape (tuple[int, int]): (Hp, Wp).
+        """
+        batch_h, batch_w = batch_input_shape
+        for data_sample in data_samples:
+            if 'gt_instances' not in data_sample or \
+                    'masks' not in data_sample.gt_instances:
+                continue
+            masks = data_sample.gt_instances.masks
+            h, w = masks.shape[-2:]
+            if h > batch_h or w > batch_w:
+                raise ValueError(
+                    f'gt masks of video {data_sample.get("video_id", "?")!r}'
+                    f' have size {(h, w)}, larger than the batch input '
+                    f'{batch_input_shape}; in training they must be at '
+                    'img_shape.')
+            padded = masks.new_zeros((masks.shape[0], batch_h, batch_w))
+            padded[:, :h, :w] = masks
+            data_sample.gt_instances.masks = padded
