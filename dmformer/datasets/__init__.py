@@ -1,2 +1,15 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .transforms import *  # noqa: F401,F403
+from .base_rvos_dataset import BaseRVOSDataset
+from .ref_davis import RefDAVISDataset
+from .ref_youtube_vos import RefYouTubeVOSDataset
+from .refcoco import (LoadRefCOCOAnnotations, RefCOCODataset,
+                      decode_coco_segmentation)
+from .subject_labels import (generate_subject_labels, parser_subject_span,
+                             vote_subject_chunk)
+
+__all__ = ['BaseRVOSDataset', 'RefDAVISDataset', 'RefYouTubeVOSDataset']
+__all__ += [
+    'RefCOCODataset', 'LoadRefCOCOAnnotations', 'decode_coco_segmentation',
+    'generate_subject_labels', 'parser_subject_span', 'vote_subject_chunk'
+]

@@ -70,11 +70,10 @@ class GLIPSwinTransformer(SwinTransformer):
     def train(self, mode: bool = True) -> 'GLIPSwinTransformer':
         """Set the train mode, keeping a frozen network in eval mode when
         ``frozen_eval`` is True (RMHCA modules follow ``mode``)."""
-        super().train(mode)
-        if mode and self.frozen and self.frozen_eval:
-            for name, child in self.named_children():
-                if name != 'lang_fusion':
-                    child.eval()
+        keep_eval = mode and self.frozen and self.frozen_eval
+        super().train(mode and not keep_eval)
+        if keep_eval and self.lang_fusion is not None:
+            self.lang_fusion.train(True)
         return self
 
     def forward(self,
@@ -106,7 +105,8 @@ class GLIPSwinTransformer(SwinTransformer):
                     raise ValueError('lang_fusion is enabled: the backbone '
                                      'needs the text features (lang).')
                 module = self.lang_fusion[self.lang_fusion_stages.index(i)]
-                x = module(x, lang, num_frames)
+                x = module(x, lang['word_feats'], lang['word_pad_mask'],
+                           lang['text_pos'], num_frames)
             x, hw_shape, out, out_hw_shape = stage(x, hw_shape)
             if i in self.out_indices:
                 norm_layer = getattr(self, f'norm{i}')

@@ -1,0 +1,28 @@
+# DMFormer, Swin-T + BERT-base (GLIP-T, frozen), fine-tuned on
+# Ref-YouTube-VOS from the RefCOCO/+/g pre-training (spec §12.3):
+# 6 epochs, lr x0.1 after epochs 3 and 5, AdamW 1e-4, wd 5e-4, clip 0.1,
+# backbone lr 5e-5, text encoder lr 1e-5 (both frozen by default).
+_base_ = [
+    '../_base_/models/dmformer_swin-t.py',
+    '../_base_/datasets/ref_youtube_vos.py',
+    '../_base_/schedules/schedule_finetune_6e.py',
+    '../_base_/default_runtime.py'
+]
+data_root = 'data/ref-youtube-vos/'
+
+# The pre-training checkpoint (dmformer_swin-t_refcoco-pretrain.py); the
+# GLIP-T backbone/text weights come with it (tools/model_converters/).
+load_from = None
+
+# The valid split has no public ground truth: no validation while training.
+val_dataloader = None
+val_cfg = None
+val_evaluator = None
+train_cfg = dict(val_interval=1000)
+
+# Codalab-style submission: Annotations/<video>/<exp_id>/<frame>.png zipped;
+# J&F are also printed when valid/Annotations is present (local scoring).
+test_evaluator = dict(
+    type='RefYTVOSSubmissionMetric',
+    outfile_prefix='work_dirs/dmformer_swin-t_ref-ytvos/ref-ytvos-valid',
+    meta_file=data_root + 'meta_expressions/valid/meta_expressions.json')

@@ -1,0 +1,387 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""RefCOCO / RefCOCO+ / RefCOCOg for image pre-training (spec §11.2, §11.3).
+
+The annotations are the COCO-format files of MDETR
+(``instances_<name>_{train,val}.json``, used by ReferFormer's
+``datasets/refexp.py``): every entry of ``images`` is **one referring
+expression** (its ``caption``) on a COCO image (``file_name``,
+``height``, ``width``, ``original_id``), and ``annotations`` holds the
+referred object of that entry (``image_id`` = the entry's ``id``,
+``bbox`` in xywh pixels, ``segmentation`` as polygons or RLE).
+"""
+import os.path as osp
+from collections import defaultdict
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmdet.structures.bbox import HorizontalBoxes
+from mmdet.structures.mask import BitmapMasks
+from mmengine import fileio
+from mmengine.dataset import BaseDataset
+from mmengine.logging import MMLogger
+from pycocotools import mask as coco_mask
+
+from dmformer.registry import DATASETS, TRANSFORMS
+from .transforms.text import clean_caption
+
+
+def decode_coco_segmentation(segmentation: Any,
+                             height: int,
+                             width: int,
+                             where: str = 'annotation') -> np.ndarray:
+    """Decode a COCO segmentation into a binary mask with pycocotools.
+
+    Args:
+        segmentation (list | dict): Polygons (a list of flat ``[x1, y1, x2,
+            y2, ...]`` lists), an uncompressed RLE (``counts`` is a list)
+            or a compressed RLE (``counts`` is a str or bytes).
+        height (int): Image height.
+        width (int): Image width.
+        where (str): Description of the annotation for error messages.
+
+    Returns:
+        np.ndarray: uint8 mask of shape (height, width), 1 inside the
+        object (the union of its polygons).
+
+    Raises:
+        ValueError: Malformed segmentation or an RLE of another size.
+    """
+    if isinstance(segmentation, list):
+        polygons = [p for p in segmentation if len(p) >= 6]
+        if not polygons:
+            raise ValueError(f'{where}: segmentation has no polygon with at '
+                             f'least 3 points: {segmentation!r:.200}')
+        rles = coco_mask.frPyObjects(polygons, height, width)
+        rle = coco_mask.merge(rles)
+    elif isinstance(segmentation, dict) and 'counts' in segmentation:
+        size = segmentation.get('size')
+        if size is None or list(size) != [height, width]:
+            raise ValueError(f'{where}: RLE size {size} does not match the '
+                             f'image size {[height, width]}.')
+        if isinstance(segmentation['counts'], list):
+            rle = coco_mask.frPyObjects(segmentation, height, width)
+        else:
+            counts = segmentation['counts']
+            if isinstance(counts, str):
+                counts = counts.encode('ascii')
+            rle = dict(size=[height, width], counts=counts)
+    else:
+        raise ValueError(f'{where}: unsupported segmentation of type '
+                         f'{type(segmentation).__name__}; expected polygons '
+                         'or an RLE dict.')
+    mask = coco_mask.decode(rle)
+    if mask.ndim == 3:
+        mask = mask.any(axis=2)
+    return mask.astype(np.uint8)
+
+
+@DATASETS.register_module()
+class RefCOCODataset(BaseDataset):
+    """RefCOCO, RefCOCO+ and RefCOCOg referring expressions for pre-training.
+
+    Two expression formats are read from the COCO-format ``ann_file``:
+
+    - **MDETR / ReferFormer** (``datasets/refexp.py``): every ``images``
+      entry carries a ``caption``; its annotations (``image_id`` = the
+      entry's ``id``) are the referred object. One sample per entry;
+      ``video_id`` = the entry id, ``exp_id`` = ``'0'``.
+    - **annotation sentences**: ``images`` entries without ``caption``, and
+      annotations with ``sentences`` (a list of str or of dicts with
+      ``sent`` / ``raw``), like the refer toolkit. One sample per sentence;
+      ``video_id`` = ``'<image id>_<annotation id>'``, ``exp_id`` = the
+      sentence index.
+
+    Crowd annotations are ignored and boxes are clipped to the image; an
+    expression left without a box of positive area is dropped (the
+    official loader would resample it at every visit).
+
+    Each sample is a one-frame clip in the dict-of-lists convention of
+    :mod:`dmformer.datasets.transforms.loading`, so the video pipeline
+    (:class:`LoadRVOSFrames`, :class:`LoadRefCOCOAnnotations`, optionally
+    :class:`ImageToPseudoVideo`, ..., :class:`PackRVOSInputs`) applies
+    unchanged. Data info keys: ``video_id``, ``exp_id``, ``obj_id``
+    (annotation id), ``image_id`` (COCO image id), ``text`` and
+    ``ori_text`` (cleaned caption), ``subject_span`` (list or None),
+    ``dataset_name``, ``height``, ``width``, ``gt_anns`` (list of
+    ``dict(bbox=[x1, y1, x2, y2], segmentation=...)``) and the per-frame
+    lists ``img_path``, ``frame_id``, ``frame_idx``; ``video_frame_ids``
+    and ``video_length`` = 1.
+
+    Args:
+        ann_file (str): COCO-format annotation file, e.g.
+            ``'refcoco/instances_refcoco_train.json'``.
+        data_prefix (dict): ``img_path``: image folder. Defaults to
+            ``dict(img_path='train2014')``.
+        subject_label_file (str, optional): Stored subject labels
+            ``{video_id: {exp_id: [start, end]}}`` (character spans of the
+            cleaned caption). Defaults to None.
+        merge_multiple_objects (bool): With the caption format, an
+            expression with several (non-crowd) annotations raises a
+            ValueError unless this is True, in which case its object is the
+            union of their masks and boxes. Defaults to False.
+        backend_args (dict, optional): File backend arguments.
+            Defaults to None.
+        **kwargs: Other arguments of :class:`mmengine.dataset.BaseDataset`
+            (``data_root``, ``pipeline``, ``test_mode``, ...).
+    """
+
+    METAINFO = dict(classes=('object', ))
+
+    def __init__(self,
+                 ann_file: str = '',
+                 data_prefix: dict = dict(img_path='train2014'),
+                 subject_label_file: Optional[str] = None,
+                 merge_multiple_objects: bool = False,
+                 backend_args: Optional[dict] = None,
+                 **kwargs) -> None:
+        self.subject_label_file = subject_label_file
+        self.merge_multiple_objects = merge_multiple_objects
+        self.backend_args = backend_args
+        self._label_path: Optional[str] = None
+        super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
+
+    def _load_json(self, path: str, what: str) -> Any:
+        """Load a JSON file, naming it in errors."""
+        if not fileio.exists(path, backend_args=self.backend_args):
+            raise FileNotFoundError(f'{what} {path!r} does not exist.')
+        try:
+            return fileio.load(
+                path, file_format='json', backend_args=self.backend_args)
+        except ValueError as e:
+            raise ValueError(f'{what} {path!r} is not valid JSON: {e}') from e
+
+    def _load_subject_labels(self) -> Dict[str, dict]:
+        """Read the stored subject labels (empty without a file)."""
+        if self.subject_label_file is None:
+            return {}
+        path = self.subject_label_file
+        if self.data_root and not osp.isabs(path):
+            path = fileio.join_path(self.data_root, path)
+        labels = self._load_json(path, 'Subject label file')
+        if not isinstance(labels, dict):
+            raise ValueError(f'Subject label file {path!r} must map video ids '
+                             'to {exp_id: [start, end]}.')
+        self._label_path = path
+        return labels
+
+    def _parse_box(self, ann: dict, width: int, height: int,
+                   where: str) -> Optional[List[float]]:
+        """Clip a COCO xywh box to xyxy; None if its area is not
+        positive."""
+        bbox = ann.get('bbox')
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+            raise ValueError(f'{where}: "bbox" must be [x, y, w, h], got '
+                             f'{bbox!r}.')
+        x, y, w, h = (float(v) for v in bbox)
+        x1, y1 = min(max(x, 0.), width), min(max(y, 0.), height)
+        x2, y2 = min(max(x + w, 0.), width), min(max(y + h, 0.), height)
+        if x2 <= x1 or y2 <= y1:
+            return None
+        return [x1, y1, x2, y2]
+
+    def _check_span(self, span: Any, text: str, where: str) -> List[int]:
+        """Validate a stored subject span against its caption."""
+        ok = isinstance(span, (list, tuple)) and len(span) == 2 and all(
+            isinstance(v, int) for v in span)
+        if not ok or not 0 <= span[0] < span[1] <= len(text):
+            raise ValueError(
+                f'Subject label {span!r} of {where} in '
+                f'{self._label_path!r} is not a character span [start, end) '
+                f'of its caption {text!r}.')
+        return [int(span[0]), int(span[1])]
+
+    def load_data_list(self) -> List[dict]:
+        """Read the expressions of ``ann_file``.
+
+        Returns:
+            list[dict]: One data info per expression (see the class
+            docstring).
+
+        Raises:
+            FileNotFoundError: The annotation or label file is missing.
+            ValueError: Missing ``images`` / ``annotations`` / ``bbox`` /
+                ``file_name`` fields, an empty caption, several objects for
+                one caption (unless ``merge_multiple_objects``), a bad
+                subject label, or no usable expression at all.
+        """
+        logger = MMLogger.get_current_instance()
+        content = self._load_json(self.ann_file, 'Annotation file')
+        for key in ('images', 'annotations'):
+            if not isinstance(content, dict) or not isinstance(
+                    content.get(key), list):
+                raise ValueError(f'Annotation file {self.ann_file!r} must '
+                                 f'hold a list under key {key!r}.')
+        labels = self._load_subject_labels()
+        anns_by_image: Dict[Any, List[dict]] = defaultdict(list)
+        for ann in content['annotations']:
+            if not isinstance(ann, dict) or 'image_id' not in ann:
+                raise ValueError(f'Annotation file {self.ann_file!r}: an '
+                                 f'annotation has no "image_id": {ann!r:.200}')
+            if ann.get('iscrowd', 0):
+                continue
+            anns_by_image[ann['image_id']].append(ann)
+
+        img_root = self.data_prefix.get('img_path', '')
+        data_list: List[dict] = []
+        num_dropped = 0
+        for img in content['images']:
+            where = (f'image entry {img.get("id")!r} of '
+                     f'{self.ann_file!r}')
+            for key in ('id', 'file_name', 'height', 'width'):
+                if key not in img:
+                    raise ValueError(f'{where} has no {key!r} field.')
+            height, width = int(img['height']), int(img['width'])
+            base = dict(
+                image_id=int(img.get('original_id', img['id'])),
+                dataset_name=img.get('dataset_name'),
+                height=height,
+                width=width,
+                img_path=[fileio.join_path(img_root, img['file_name'])],
+                frame_id=[osp.splitext(osp.basename(img['file_name']))[0]],
+                frame_idx=[0],
+                video_length=1)
+            base['video_frame_ids'] = list(base['frame_id'])
+            samples = []  # (video_id, exp_id, caption, [ann])
+            anns = anns_by_image.get(img['id'], [])
+            if 'caption' in img:
+                if len(anns) > 1 and not self.merge_multiple_objects:
+                    raise ValueError(
+                        f'{where} has {len(anns)} annotations for its '
+                        'caption; set merge_multiple_objects=True to use '
+                        'their union.')
+                samples.append((str(img['id']), '0', img['caption'], anns))
+            else:
+                for ann in anns:
+                    sentences = ann.get('sentences', [])
+                    for k, sent in enumerate(sentences):
+                        if isinstance(sent, dict):
+                            sent = sent.get('sent', sent.get('raw'))
+                        samples.append((f'{img["id"]}_{ann.get("id")}', str(k),
+                                        sent, [ann]))
+            for video_id, exp_id, caption, sample_anns in samples:
+                exp_where = f'{where}, expression {exp_id!r}'
+                text = clean_caption(caption, exp_where)
+                gt_anns = []
+                for ann in sample_anns:
+                    box = self._parse_box(ann, width, height, exp_where)
+                    if box is None:
+                        continue
+                    if 'segmentation' not in ann:
+                        raise ValueError(f'{exp_where}: annotation '
+                                         f'{ann.get("id")!r} has no '
+                                         '"segmentation".')
+                    gt_anns.append(
+                        dict(bbox=box, segmentation=ann['segmentation']))
+                if not gt_anns:
+                    num_dropped += 1
+                    continue
+                span = labels.get(video_id, {}).get(exp_id)
+                if span is not None:
+                    span = self._check_span(span, text, exp_where)
+                data_list.append(
+                    dict(
+                        base,
+                        video_id=video_id,
+                        exp_id=exp_id,
+                        obj_id=int(sample_anns[0].get('id', -1)),
+                        text=text,
+                        ori_text=text,
+                        subject_span=span,
+                        gt_anns=gt_anns))
+        if not data_list:
+            raise ValueError(f'Annotation file {self.ann_file!r} holds no '
+                             'expression with a valid box.')
+        logger.info(f'{self.__class__.__name__}: {len(data_list)} '
+                    f'expressions from {self.ann_file!r} ({num_dropped} '
+                    'dropped without a valid box).')
+        return data_list
+
+
+@TRANSFORMS.register_module()
+class LoadRefCOCOAnnotations(BaseTransform):
+    """Decode the referred object of a RefCOCO sample.
+
+    The mask is decoded from the COCO polygons / RLE with pycocotools (the
+    union of the sample's annotations), the box is the annotation box
+    clipped to the image (like the official ``ConvertCocoPolysToMask``;
+    ``box_from_mask=True`` uses the tight box of the mask instead). The
+    result follows the one-instance-per-frame convention of
+    :class:`~dmformer.datasets.transforms.LoadRVOSAnnotations`.
+
+    Required Keys:
+
+    - gt_anns (list[dict]): ``bbox`` (xyxy) and ``segmentation``.
+    - height, width (int)
+    - ori_shape (list[tuple[int, int]], optional): checked against
+      (height, width).
+
+    Added Keys:
+
+    - gt_masks (list[BitmapMasks]): one frame, one instance (1, H, W).
+    - gt_bboxes (list[HorizontalBoxes]): one frame, (1, 4).
+    - gt_valid (list[bool]): whether the mask is not empty.
+
+    Args:
+        box_from_mask (bool): Whether to use the tight box of the decoded
+            mask instead of the annotated box. Defaults to False.
+    """
+
+    def __init__(self, box_from_mask: bool = False) -> None:
+        self.box_from_mask = box_from_mask
+
+    def transform(self, results: dict) -> dict:
+        """Decode the mask and box.
+
+        Args:
+            results (dict): Result dict of :class:`RefCOCODataset`.
+
+        Returns:
+            dict: ``results`` with ``gt_masks``, ``gt_bboxes`` and
+            ``gt_valid`` (lists of one frame).
+        """
+        height, width = int(results['height']), int(results['width'])
+        where = (f'expression {results.get("exp_id", "?")!r} of '
+                 f'{results.get("video_id", "?")!r}')
+        ori_shape = results.get('ori_shape')
+        if isinstance(ori_shape, (list, tuple)) and len(ori_shape) and \
+                isinstance(ori_shape[0], (list, tuple)):
+            ori_shape = ori_shape[0]
+        if ori_shape is not None and tuple(ori_shape) != (height, width):
+            raise ValueError(
+                f'Image {results.get("img_path")!r} of {where} has size '
+                f'{tuple(ori_shape)} but the annotation file says '
+                f'{(height, width)}.')
+        anns: Sequence[dict] = results.get('gt_anns') or []
+        if not anns:
+            raise ValueError(f'{where} has no annotation (gt_anns).')
+        mask = np.zeros((height, width), dtype=np.uint8)
+        boxes = []
+        for ann in anns:
+            mask |= decode_coco_segmentation(ann['segmentation'], height,
+                                             width, where)
+            boxes.append(np.asarray(ann['bbox'], dtype=np.float32))
+        bitmap = BitmapMasks(mask[None], height, width)
+        valid = bool(mask.any())
+        if self.box_from_mask:
+            box = bitmap.get_bboxes('hbox')
+        else:
+            arr = np.stack(boxes)
+            # enclosing box of the (usually single) annotation
+            box = HorizontalBoxes(
+                np.concatenate([arr[:, :2].min(0), arr[:, 2:].max(0)])[None])
+        if not valid:
+            box = HorizontalBoxes(np.zeros((1, 4), dtype=np.float32))
+        results['gt_masks'] = [bitmap]
+        results['gt_bboxes'] = [box]
+        results['gt_valid'] = [valid]
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}('
+                f'box_from_mask={self.box_from_mask})')
+
+
+__all__ = [
+    'RefCOCODataset', 'LoadRefCOCOAnnotations', 'decode_coco_segmentation'
+]

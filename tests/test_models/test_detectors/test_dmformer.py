@@ -1,0 +1,169 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import copy
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
+from dmformer.registry import MODELS
+from dmformer.structures import RVOSDataSample
+from dmformer.utils import register_all_modules
+
+BASE_CFG = 'configs/_base_/models/dmformer_swin-t.py'
+
+
+def _sample(text, img_shape, num_frames, subject_span=(0, 3)):
+    h, w = img_shape
+    sample = RVOSDataSample(
+        metainfo=dict(
+            text=text,
+            img_shape=(h, w),
+            ori_shape=(h, w),
+            video_id='vid',
+            exp_id='0'))
+    masks = torch.zeros(num_frames, h, w, dtype=torch.bool)
+    masks[:, h // 4:h // 2, w // 4:w // 2] = True
+    boxes = torch.tensor([[w // 4, h // 4, w // 2, h // 2]] * num_frames,
+                         dtype=torch.float32)
+    valid = torch.ones(num_frames, dtype=torch.bool)
+    valid[-1] = False  # object absent in the last frame
+    masks[-1] = False
+    boxes[-1] = 0
+    sample.gt_instances = InstanceData(masks=masks, bboxes=boxes, valid=valid)
+    sample.gt_subject_span = torch.tensor(subject_span)
+    return sample
+
+
+def _batch(num_frames=2):
+    torch.manual_seed(0)
+    texts = ['the dog jumping over the log on the left', 'a red car']
+    shapes = [(96, 128), (70, 100)]
+    return dict(
+        inputs=[
+            torch.randint(0, 256, (num_frames, 3, h, w), dtype=torch.uint8)
+            for h, w in shapes
+        ],
+        data_samples=[
+            _sample(t, s, num_frames) for t, s in zip(texts, shapes)
+        ])
+
+
+@pytest.fixture(scope='module')
+def default_model():
+    register_all_modules()
+    cfg = Config.fromfile(BASE_CFG)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model
+
+
+def test_default_parameter_counts(default_model):
+    trainable = sum(p.numel() for p in default_model.parameters()
+                    if p.requires_grad)
+    total = sum(p.numel() for p in default_model.parameters())
+    # spec §15: 34,723,713 trainable, ~171.1 M in total
+    assert trainable == 34_723_713
+    assert abs(total - 171.1e6) / 171.1e6 < 0.01
+    # backbone and BERT are frozen; the resizer on top of BERT is not
+    assert not any(p.requires_grad
+                   for p in default_model.backbone.parameters())
+    assert not any(p.requires_grad
+                   for p in default_model.text_encoder.bert.parameters())
+
+
+def test_frozen_parts_stay_in_eval_mode(default_model):
+    default_model.train()
+    assert not default_model.backbone.training
+    assert not default_model.text_encoder.bert.training
+    assert default_model.neck.training and default_model.head.training
+
+
+def test_loss_predict_and_gradients(default_model):
+    model = copy.deepcopy(default_model)
+    model.train()
+    data = model.data_preprocessor(_batch(), True)
+    losses = model(**data, mode='loss')
+    expected = {'loss_cls', 'loss_bbox', 'loss_iou', 'loss_mask', 'loss_dice',
+                'loss_subject'}
+    assert expected <= set(losses)
+    assert {f'd{i}.loss_mask' for i in range(3)} <= set(losses)
+    assert all(torch.isfinite(v) for v in losses.values())
+
+    # Zero-initialised layers (last box-MLP layers, deformable sampling
+    # offsets) block some gradients at step 0: take one step, then every
+    # trainable parameter must receive a gradient.
+    optimizer = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(2):
+        optimizer.zero_grad()
+        losses = model(**model.data_preprocessor(_batch(), True), mode='loss')
+        sum(losses.values()).backward()
+        optimizer.step()
+    no_grad = [
+        name for name, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)
+    ]
+    assert no_grad == []
+
+    model.eval()
+    with torch.no_grad():
+        data = model.data_preprocessor(_batch(), False)
+        results = model(**data, mode='predict')
+    assert len(results) == 2
+    for result, (h, w) in zip(results, [(96, 128), (70, 100)]):
+        pred = result.pred_instances
+        assert pred.masks.shape == (2, h, w) and pred.masks.dtype == torch.bool
+        assert pred.bboxes.shape == (2, 4)
+        assert ((pred.scores >= 0) & (pred.scores <= 1)).all()
+        # the chosen subject is a substring of the expression
+        assert result.metainfo['pred_subject'] in result.metainfo['text']
+
+    with torch.no_grad():
+        outs = model(**data, mode='tensor')
+    assert outs['all_mask_preds'].shape[:4] == (4, 2, 2, 5)
+    assert outs['subject_logits'].shape[-1] == 2
+
+
+def test_bad_inputs(default_model):
+    model = default_model
+    model.eval()
+    batch = _batch()
+    batch['data_samples'][1].set_metainfo(dict(text='   '))
+    data = model.data_preprocessor(batch, False)
+    with pytest.raises(ValueError, match='Empty or missing expression'):
+        model(**data, mode='predict')
+    with pytest.raises(ValueError, match=r'\(b, t, 3, H, W\)'):
+        model(data['inputs'][0], data['data_samples'][:1], mode='tensor')
+    with pytest.raises(RuntimeError, match='Invalid mode'):
+        model(**data, mode='foo')
+
+
+@pytest.mark.parametrize('cfg_file,has_subject', [
+    ('configs/dmformer/ablations/dmformer_swin-t_context-only_ref-ytvos.py',
+     False),
+    ('configs/dmformer/ablations/dmformer_swin-t_subject-only_ref-ytvos.py',
+     True),
+])
+def test_ablation_configs(cfg_file, has_subject):
+    register_all_modules()
+    cfg = Config.fromfile(cfg_file)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    assert model.with_subject_head == has_subject
+    model.train()
+    losses = model(**model.data_preprocessor(_batch(), True), mode='loss')
+    assert ('loss_subject' in losses) == has_subject
+    assert all(torch.isfinite(v) for v in losses.values())
+    # the remaining branch outputs the full 256-d memory
+    branch = model.neck.subject_branch if has_subject \
+        else model.neck.context_branch
+    assert branch is not None
+
+
+def test_subject_branch_without_subject_head_is_rejected():
+    register_all_modules()
+    cfg = Config.fromfile(BASE_CFG)
+    cfg.model.subject_head = None
+    with pytest.raises(ValueError, match='subject_head'):
+        MODELS.build(cfg.model)
