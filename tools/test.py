@@ -13,7 +13,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from train import _use_gloo_without_cuda
+from dmformer.utils import use_gloo_without_cuda
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,7 +45,7 @@ def main() -> None:
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    _use_gloo_without_cuda(cfg)
+    use_gloo_without_cuda(cfg)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:

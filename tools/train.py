@@ -13,6 +13,8 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from dmformer.utils import use_gloo_without_cuda
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a DMFormer model')
@@ -53,21 +55,10 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def _use_gloo_without_cuda(cfg: Config) -> None:
-    """NCCL needs CUDA: fall back to gloo for CPU-only multi-process runs."""
-    import torch
-    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', None)
-    if (cfg.launcher != 'none' and dist_cfg is not None
-            and dist_cfg.get('backend') == 'nccl'
-            and not torch.cuda.is_available()):
-        print('CUDA is not available: using the gloo backend.')
-        dist_cfg['backend'] = 'gloo'
-
-
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command-line options to the config."""
     cfg.launcher = args.launcher
-    _use_gloo_without_cuda(cfg)
+    use_gloo_without_cuda(cfg)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
 

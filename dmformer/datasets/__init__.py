@@ -1,5 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from .transforms import *  # noqa: F401,F403
 from .base_rvos_dataset import BaseRVOSDataset
 from .ref_davis import RefDAVISDataset
 from .ref_youtube_vos import RefYouTubeVOSDataset
@@ -7,9 +6,10 @@ from .refcoco import (LoadRefCOCOAnnotations, RefCOCODataset,
                       decode_coco_segmentation)
 from .subject_labels import (generate_subject_labels, parser_subject_span,
                              vote_subject_chunk)
+from .transforms import *  # noqa: F401,F403
 
-__all__ = ['BaseRVOSDataset', 'RefDAVISDataset', 'RefYouTubeVOSDataset']
-__all__ += [
+__all__ = [
+    'BaseRVOSDataset', 'RefDAVISDataset', 'RefYouTubeVOSDataset',
     'RefCOCODataset', 'LoadRefCOCOAnnotations', 'decode_coco_segmentation',
     'generate_subject_labels', 'parser_subject_span', 'vote_subject_chunk'
 ]

@@ -39,3 +39,21 @@ def register_all_modules(init_default_scope: bool = True) -> None:
             # avoid name conflict
             new_instance_name = f'dmformer-{datetime.datetime.now()}'
             DefaultScope.get_instance(new_instance_name, scope_name='dmformer')
+
+
+def use_gloo_without_cuda(cfg) -> None:
+    """Switch a distributed config from NCCL to gloo when CUDA is absent.
+
+    NCCL needs CUDA; with gloo the same launch commands (``torchrun``, the
+    ``dist_*.sh`` scripts) also run multi-process training on CPU.
+
+    Args:
+        cfg (:obj:`mmengine.Config`): The config, with ``launcher`` set.
+    """
+    import torch
+    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', None)
+    if (cfg.get('launcher', 'none') != 'none' and dist_cfg is not None
+            and dist_cfg.get('backend') == 'nccl'
+            and not torch.cuda.is_available()):
+        print('CUDA is not available: using the gloo backend.')
+        dist_cfg['backend'] = 'gloo'

@@ -1,17 +1,15 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .augment import (CheckValidFrames, ImageToPseudoVideo, NoValidFrameError,
+                      VideoPhotoMetricDistortion, VideoRandomFlip,
+                      VideoRandomResize, VideoRandomSizeCrop, swap_left_right)
 from .formatting import PackRVOSInputs
 from .frame_sampling import RVOSFrameSample
 from .loading import LoadRVOSAnnotations, LoadRVOSFrames, LoadSubjectSpan
 from .text import CleanCaption, ExtractNounChunks
-from .augment import (CheckValidFrames, ImageToPseudoVideo, NoValidFrameError,
-                      VideoPhotoMetricDistortion, VideoRandomFlip,
-                      VideoRandomResize, VideoRandomSizeCrop, swap_left_right)
 
 __all__ = [
     'PackRVOSInputs', 'RVOSFrameSample', 'LoadRVOSAnnotations',
-    'LoadRVOSFrames', 'LoadSubjectSpan', 'CleanCaption', 'ExtractNounChunks'
-]
-__all__ += [
+    'LoadRVOSFrames', 'LoadSubjectSpan', 'CleanCaption', 'ExtractNounChunks',
     'CheckValidFrames', 'ImageToPseudoVideo', 'NoValidFrameError',
     'VideoPhotoMetricDistortion', 'VideoRandomFlip', 'VideoRandomResize',
     'VideoRandomSizeCrop', 'swap_left_right'

@@ -148,9 +148,9 @@ class A2DSentencesMetric(BaseMetric):
 
 def _coco_segm_ap(results: List[dict]) -> Dict[str, float]:
     """COCO ``segm`` AP with one GT and one prediction per record."""
+    from pycocotools import mask as mask_utils
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
-    from pycocotools import mask as mask_utils
 
     images, annotations, detections = [], [], []
     for i, r in enumerate(results):

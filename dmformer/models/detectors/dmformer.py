@@ -330,7 +330,6 @@ class DMFormer(BaseModel):
         (computed in the data pipeline) or are parsed here with spaCy.
         """
         from dmformer.utils.noun_chunks import extract_noun_chunks
-
         from ..utils.noun_chunks import char_spans_to_token_spans
         char_spans = []
         for sample, text in zip(data_samples, texts):

