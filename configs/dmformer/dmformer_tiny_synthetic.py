@@ -13,6 +13,8 @@ num_heads = 4
 ffn_channels = 256
 
 model = dict(
+    # sine encoding of the visual levels: 2 x 32 = embed_dims channels
+    positional_encoding=dict(num_feats=embed_dims // 2),
     backbone=dict(
         embed_dims=32,
         depths=[1, 1, 2, 1],
@@ -73,7 +75,7 @@ model = dict(
 
 # schedule: iteration based, evaluated (J&F on the synthetic valid split)
 # at the end
-max_iters = 1500
+max_iters = 700
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')

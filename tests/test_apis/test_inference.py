@@ -1,0 +1,47 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import numpy as np
+import pytest
+import torch
+
+from dmformer.apis import get_test_scale, inference_clip, init_model
+
+TINY_CFG = 'configs/dmformer/dmformer_tiny_synthetic.py'
+
+
+@pytest.fixture(scope='module')
+def tiny_model():
+    torch.manual_seed(0)
+    return init_model(TINY_CFG)
+
+
+def test_init_model_and_test_scale(tiny_model):
+    assert not tiny_model.training
+    assert get_test_scale(tiny_model.cfg) == 112
+
+
+def test_inference_clip(tiny_model):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (50, 70, 3), dtype=np.uint8)
+              for _ in range(3)]
+    results = inference_clip(tiny_model, frames,
+                             ['The  RED circle', 'a blue square'])
+    assert len(results) == 2
+    for res in results:
+        assert res.pred_instances.masks.shape == (3, 50, 70)
+        assert res.pred_instances.masks.dtype == torch.bool
+        assert res.metainfo['img_shape'] == (112, 157)
+    # the caption is cleaned like the datasets do
+    assert results[0].metainfo['text'] == 'the red circle'
+    assert results[0].metainfo['pred_subject'] in 'the red circle'
+
+
+def test_inference_clip_bad_input(tiny_model):
+    frame = np.zeros((32, 32, 3), np.uint8)
+    with pytest.raises(ValueError, match='no frames'):
+        inference_clip(tiny_model, [], ['a dog'])
+    with pytest.raises(ValueError, match='differ in size'):
+        inference_clip(tiny_model, [frame, frame[:16]], ['a dog'])
+    with pytest.raises(ValueError, match='empty'):
+        inference_clip(tiny_model, [frame], ['   '])
+    with pytest.raises(ValueError, match='uint8'):
+        inference_clip(tiny_model, [frame.astype(np.float32)], ['a dog'])

@@ -1,0 +1,110 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import importlib.util
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from dmformer.apis import init_model
+
+TINY_CFG = 'configs/dmformer/dmformer_tiny_synthetic.py'
+
+
+def _load_demo():
+    spec = importlib.util.spec_from_file_location('video_demo',
+                                                  'demo/video_demo.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    model = init_model(TINY_CFG)
+    path = str(tmp_path_factory.mktemp('ckpt') / 'tiny.pth')
+    torch.save({'state_dict': model.state_dict()}, path)
+    return path
+
+
+def _frames(num=5, h=48, w=64):
+    rng = np.random.default_rng(1)
+    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            for _ in range(num)]
+
+
+def test_demo_on_frame_folder(tmp_path, checkpoint):
+    demo = _load_demo()
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    for i, frame in enumerate(_frames()):
+        cv2.imwrite(str(folder / f'{i:05d}.jpg'), frame)
+    out = tmp_path / 'out'
+    assert demo.main([
+        str(folder), TINY_CFG, checkpoint, '--text', 'the red circle',
+        'the blue square on the left', '--out-dir',
+        str(out), '--clip-len', '2'
+    ]) == 0
+    for i in range(2):
+        names = sorted(os.listdir(out / 'masks' / str(i)))
+        assert names == [f'{k:05d}.png' for k in range(5)]
+        mask = cv2.imread(str(out / 'masks' / str(i) / names[0]), 0)
+        assert mask.shape == (48, 64) and set(np.unique(mask)) <= {0, 255}
+    assert len(os.listdir(out / 'overlay')) == 5
+    cap = cv2.VideoCapture(str(out / 'overlay.mp4'))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    cap.release()
+    assert not osp.exists(str(out / 'overlay.mp4.part.mp4'))
+    lines = (out / 'sentences.txt').read_text().splitlines()
+    # one chosen subject per clip of 2 frames -> 3 clips
+    assert len(lines) == 2 and lines[1].count('|') == 2
+
+
+def test_demo_on_video_file(tmp_path, checkpoint):
+    demo = _load_demo()
+    video = str(tmp_path / 'in.mp4')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'mp4v'), 5,
+                             (64, 48))
+    for frame in _frames(4):
+        writer.write(frame)
+    writer.release()
+    out = tmp_path / 'out'
+    assert demo.main([
+        video, TINY_CFG, checkpoint, '--text', 'a dog', '--out-dir',
+        str(out), '--no-video'
+    ]) == 0
+    assert len(os.listdir(out / 'masks' / '0')) == 4
+    assert not osp.exists(str(out / 'overlay.mp4'))
+
+
+def test_demo_rejects_bad_input(tmp_path, checkpoint):
+    demo = _load_demo()
+    with pytest.raises(FileNotFoundError, match='input not found'):
+        demo.main([str(tmp_path / 'nope.mp4'), TINY_CFG, checkpoint,
+                   '--text', 'a dog'])
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    with pytest.raises(ValueError, match='no image frames'):
+        demo.main([str(empty), TINY_CFG, checkpoint, '--text', 'a dog'])
+    bad_video = tmp_path / 'bad.mp4'
+    bad_video.write_bytes(b'not a video')
+    with pytest.raises(ValueError, match='cannot decode video'):
+        demo.main([str(bad_video), TINY_CFG, checkpoint, '--text', 'a dog'])
+    text_file = tmp_path / 'notes.txt'
+    text_file.write_text('hello')
+    with pytest.raises(ValueError, match='not a folder of frames'):
+        demo.main([str(text_file), TINY_CFG, checkpoint, '--text', 'a dog'])
+    corrupt = tmp_path / 'corrupt'
+    corrupt.mkdir()
+    cv2.imwrite(str(corrupt / '00000.jpg'), _frames(1)[0])
+    (corrupt / '00001.jpg').write_bytes(b'garbage')
+    with pytest.raises(ValueError, match='00001.jpg'):
+        demo.main([str(corrupt), TINY_CFG, checkpoint, '--text', 'a dog',
+                   '--out-dir', str(tmp_path / 'o')])
+    with pytest.raises(ValueError, match='sentence 0 is empty'):
+        demo.main([str(corrupt), TINY_CFG, checkpoint, '--text', '  '])
+    with pytest.raises(FileNotFoundError, match='checkpoint'):
+        demo.main([str(corrupt), TINY_CFG, 'missing.pth', '--text', 'a'])
