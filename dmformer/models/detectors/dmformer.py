@@ -4,6 +4,7 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from dmformer.registry import MODELS
@@ -137,6 +138,12 @@ class DMFormer(BaseModel):
             dict[str, Tensor]: mask/box/class losses of every decoder layer
             and, with a subject perceptron, ``loss_subject``.
         """
+        inputs, frame_idx = self._select_valid_frames(inputs, data_samples)
+        if frame_idx is not None:
+            # supervise the annotated frames only (A2D/JHMDB-Sentences)
+            data_samples = [
+                self._sample_with_frames(s, frame_idx) for s in data_samples
+            ]
         outs = self.forward_features(inputs, data_samples)
         losses = self.head.loss(outs['head_outs'], data_samples)
         if self.with_subject_head:
@@ -161,10 +168,14 @@ class DMFormer(BaseModel):
             ``bboxes`` (t, 4), ``scores`` (t,)) and, with a subject
             perceptron, ``metainfo['pred_subject']`` (the chosen phrase).
         """
+        num_frames = inputs.shape[1]
+        inputs, frame_idx = self._select_valid_frames(inputs, data_samples)
         outs = self.forward_features(inputs, data_samples)
         results = self.head.predict(
             outs['head_outs'], data_samples, rescale=rescale)
         for i, (sample, pred) in enumerate(zip(data_samples, results)):
+            if frame_idx is not None:
+                pred = self._expand_to_all_frames(pred, frame_idx, num_frames)
             sample.pred_instances = pred
             if outs.get('subject_char_spans') is not None:
                 start, end = outs['subject_char_spans'][i]
@@ -286,6 +297,60 @@ class DMFormer(BaseModel):
     # ------------------------------------------------------------------
     # Helpers
     # ------------------------------------------------------------------
+    @staticmethod
+    def _select_valid_frames(
+            inputs: Tensor,
+            data_samples: SampleList) -> Tuple[Tensor, Optional[Tensor]]:
+        """Keep only the frames listed in ``metainfo['valid_indices']``.
+
+        Datasets with one annotated frame per clip (A2D-Sentences,
+        JHMDB-Sentences) set ``valid_indices``; as in ReferFormer, the
+        network after the per-frame backbone then only sees those frames.
+        Selecting them at the input is equivalent and skips the backbone
+        for the others.
+
+        Returns:
+            tuple: the (b, k, 3, H, W) inputs and the (k,) frame indices, or
+            the inputs unchanged and None without ``valid_indices``.
+        """
+        indices = [s.metainfo.get('valid_indices', None) for s in data_samples]
+        if all(idx is None for idx in indices):
+            return inputs, None
+        if any(idx is None for idx in indices) or any(
+                list(idx) != list(indices[0]) for idx in indices):
+            raise ValueError('All clips of a batch must have the same '
+                             f'valid_indices, got {indices}')
+        frame_idx = torch.as_tensor(
+            list(indices[0]), dtype=torch.long, device=inputs.device)
+        if len(frame_idx) == 0 or frame_idx.min() < 0 \
+                or frame_idx.max() >= inputs.shape[1]:
+            raise ValueError(f'valid_indices {indices[0]} out of range for '
+                             f'clips of {inputs.shape[1]} frames')
+        return inputs[:, frame_idx], frame_idx
+
+    @staticmethod
+    def _sample_with_frames(sample: RVOSDataSample,
+                            frame_idx: Tensor) -> RVOSDataSample:
+        """A shallow copy of ``sample`` whose ground truth keeps only the
+        given frames."""
+        new = sample.clone()
+        new.gt_instances = sample.gt_instances[frame_idx.to(
+            sample.gt_instances.masks.device)]
+        return new
+
+    @staticmethod
+    def _expand_to_all_frames(pred: InstanceData, frame_idx: Tensor,
+                              num_frames: int) -> InstanceData:
+        """Scatter the predictions of the selected frames into a result of
+        ``num_frames`` frames (empty masks, zero boxes and scores
+        elsewhere)."""
+        full = InstanceData()
+        for key, value in pred.items():
+            out = value.new_zeros((num_frames, ) + tuple(value.shape[1:]))
+            out[frame_idx.to(value.device)] = value
+            full[key] = out
+        return full
+
     @staticmethod
     def _get_text(sample: RVOSDataSample) -> str:
         text = sample.metainfo.get('text', None)

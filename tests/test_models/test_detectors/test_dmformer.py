@@ -167,3 +167,37 @@ def test_subject_branch_without_subject_head_is_rejected():
     cfg.model.subject_head = None
     with pytest.raises(ValueError, match='subject_head'):
         MODELS.build(cfg.model)
+
+
+def test_valid_indices_select_annotated_frames(default_model):
+    """A2D-style clips: only ``valid_indices`` frames reach the network."""
+    model = default_model
+    model.eval()
+    batch = _batch(num_frames=3)
+    for sample in batch['data_samples']:
+        sample.set_metainfo(dict(valid_indices=[1]))
+    data = model.data_preprocessor(batch, False)
+    with torch.no_grad():
+        results = model(**data, mode='predict')
+    single = _batch(num_frames=3)
+    single['inputs'] = [x[1:2] for x in single['inputs']]
+    data_single = model.data_preprocessor(single, False)
+    with torch.no_grad():
+        expected = model(**data_single, mode='predict')
+    for res, exp in zip(results, expected):
+        masks = res.pred_instances.masks
+        assert masks.shape[0] == 3
+        assert not masks[0].any() and not masks[2].any()
+        torch.testing.assert_close(masks[1], exp.pred_instances.masks[0])
+        torch.testing.assert_close(res.pred_instances.scores[1],
+                                   exp.pred_instances.scores[0])
+
+    model.train()
+    batch = _batch(num_frames=3)
+    for sample in batch['data_samples']:
+        sample.set_metainfo(dict(valid_indices=[0]))
+    losses = model(**model.data_preprocessor(batch, True), mode='loss')
+    assert all(torch.isfinite(v) for v in losses.values())
+    batch['data_samples'][1].set_metainfo(dict(valid_indices=[2]))
+    with pytest.raises(ValueError, match='same valid_indices'):
+        model(**model.data_preprocessor(batch, True), mode='loss')
