@@ -39,6 +39,21 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def _put_outputs_in_work_dir(cfg: Config) -> None:
+    """Write file outputs of metrics (``outfile_prefix``: submission PNGs
+    and zip, Ref-DAVIS palette PNGs) under ``<work_dir>/<metric type>``."""
+    evaluators = cfg.get('test_evaluator', None)
+    if evaluators is None:
+        return
+    if not isinstance(evaluators, (list, tuple)):
+        evaluators = [evaluators]
+    for metric in evaluators:
+        if 'outfile_prefix' in metric:
+            metric['outfile_prefix'] = osp.join(cfg.work_dir,
+                                                metric['type'])
+            print(f'{metric["type"]} writes to {metric["outfile_prefix"]}')
+
+
 def main() -> None:
     args = parse_args()
     if not osp.isfile(args.checkpoint):
@@ -53,6 +68,7 @@ def main() -> None:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    _put_outputs_in_work_dir(cfg)
     cfg.load_from = args.checkpoint
     cfg.resume = False
 

@@ -1,4 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .a2d_sentences import (A2DFrameSample, A2DSentencesDataset,
+                            JHMDBSentencesDataset, LoadA2DAnnotations)
 from .base_rvos_dataset import BaseRVOSDataset
 from .ref_davis import RefDAVISDataset
 from .ref_youtube_vos import RefYouTubeVOSDataset
@@ -11,5 +13,7 @@ from .transforms import *  # noqa: F401,F403
 __all__ = [
     'BaseRVOSDataset', 'RefDAVISDataset', 'RefYouTubeVOSDataset',
     'RefCOCODataset', 'LoadRefCOCOAnnotations', 'decode_coco_segmentation',
-    'generate_subject_labels', 'parser_subject_span', 'vote_subject_chunk'
+    'generate_subject_labels', 'parser_subject_span', 'vote_subject_chunk',
+    'A2DSentencesDataset', 'JHMDBSentencesDataset', 'A2DFrameSample',
+    'LoadA2DAnnotations'
 ]

@@ -42,18 +42,31 @@ def register_all_modules(init_default_scope: bool = True) -> None:
 
 
 def use_gloo_without_cuda(cfg) -> None:
-    """Switch a distributed config from NCCL to gloo when CUDA is absent.
+    """Make distributed configs run on CPU-only machines.
 
-    NCCL needs CUDA; with gloo the same launch commands (``torchrun``, the
-    ``dist_*.sh`` scripts) also run multi-process training on CPU.
+    NCCL needs CUDA, and MMEngine 0.10.7's ``init_dist`` calls
+    ``torch.cuda.set_device`` for the ``pytorch`` launcher. Without CUDA this
+    switches the backend to gloo and, for the ``pytorch`` launcher
+    (``torchrun`` / the ``dist_*.sh`` scripts), initialises the gloo process
+    group from torchrun's environment itself, so the Runner finds it ready,
+    and builds the DDP wrapper without GPU ``device_ids``.
 
     Args:
         cfg (:obj:`mmengine.Config`): The config, with ``launcher`` set.
     """
     import torch
-    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', None)
-    if (cfg.get('launcher', 'none') != 'none' and dist_cfg is not None
-            and dist_cfg.get('backend') == 'nccl'
-            and not torch.cuda.is_available()):
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    if dist_cfg.get('backend', 'nccl') == 'nccl':
         print('CUDA is not available: using the gloo backend.')
         dist_cfg['backend'] = 'gloo'
+    if launcher == 'pytorch' and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend=dist_cfg['backend'])
+    # MMEngine pins DDP to device LOCAL_RANK (a GPU); CPU modules need None
+    wrapper = cfg.get('model_wrapper_cfg', None) or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False)
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper

@@ -69,4 +69,11 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='RVOSJFMetric')
-test_evaluator = val_evaluator
+# tools/test.py: the Ref-YouTube-VOS submission layout (Annotations/<video>/
+# <exp_id>/<frame>.png, zipped) plus local J&F, since the split has ground
+# truth. tools/test.py writes the files under
+# <work-dir>/RefYTVOSSubmissionMetric/.
+test_evaluator = dict(
+    type='RefYTVOSSubmissionMetric',
+    outfile_prefix='work_dirs/synthetic_rvos_submission',
+    meta_file=data_root + 'meta_expressions/valid/meta_expressions.json')

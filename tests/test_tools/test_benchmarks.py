@@ -1,0 +1,103 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import importlib.util
+import json
+import math
+import os.path as osp
+
+import pytest
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TINY_CFG = osp.join(ROOT, 'configs/dmformer/dmformer_tiny_synthetic.py')
+
+
+def _load_tool(name):
+    path = osp.join(ROOT, 'tools', 'analysis_tools', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench_infer = _load_tool('benchmark_inference')
+bench_train = _load_tool('benchmark_train')
+
+
+def test_time_runs_and_peak_memory():
+    calls = []
+    times, mem = bench_infer.time_runs(lambda: calls.append(1), 'cpu', 2, 3)
+    assert len(calls) == 5 and len(times) == 3
+    assert all(t >= 0 for t in times)
+    with pytest.raises(ValueError, match='repeat'):
+        bench_infer.time_runs(lambda: None, 'cpu', 0, 0)
+
+    # a 64 MiB tensor written inside the block raises the peak RSS by
+    # about that much
+    with bench_infer.PeakMemory('cpu') as mem:
+        big = torch.ones(16 * 2**20)
+    assert 48 < mem.peak_mb < 256
+    assert mem.peak_rss_mb > mem.peak_mb
+    del big
+
+
+def test_make_clip_sample():
+    gen = torch.Generator().manual_seed(0)
+    frames, sample = bench_infer.make_clip_sample(
+        3, (40, 50), 'the small dog on the sofa', with_gt=True, generator=gen)
+    assert frames.shape == (3, 3, 40, 50) and frames.dtype == torch.uint8
+    gt = sample.gt_instances
+    assert gt.valid.tolist() == [True, True, False]
+    assert not gt.masks[2].any() and gt.bboxes[2].abs().sum() == 0
+    for mask, box in zip(gt.masks[:2], gt.bboxes[:2]):
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        tight = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        assert box.tolist() == [float(v) for v in tight]
+    start, end = sample.gt_subject_span.tolist()
+    assert sample.metainfo['text'][start:end] == 'the small dog'
+    assert sample.metainfo['noun_chunks'][0] == (start, end)
+
+
+def test_benchmark_inference_json(tmp_path):
+    path = str(tmp_path / 'infer.json')
+    result = bench_infer.main([
+        TINY_CFG, '--num-frames', '2', '--shape', '32', '48', '--repeat',
+        '2', '--warmup', '0', '--json', path
+    ])
+    with open(path) as f:
+        saved = json.load(f)
+    assert saved == json.loads(json.dumps(result))
+    assert saved['device'] == 'cpu' and saved['shape'] == [32, 48]
+    assert len(saved['times']) == 2 and min(saved['times']) > 0
+    assert math.isclose(saved['seconds_per_clip'],
+                        sum(saved['times']) / 2)
+    assert math.isclose(saved['frames_per_second'],
+                        2 / saved['seconds_per_clip'])
+    assert 0 <= saved['peak_memory_mb'] < saved['peak_rss_mb']
+    assert 'RSS' in saved['memory_method']
+    with pytest.raises(ValueError, match='CUDA is not available'):
+        if torch.cuda.is_available():
+            raise ValueError('CUDA is not available (skipped check)')
+        bench_infer.main([TINY_CFG, '--device', 'cuda'])
+
+
+def test_benchmark_train_json(tmp_path):
+    path = str(tmp_path / 'train.json')
+    result = bench_train.main([
+        TINY_CFG, '--batch-size', '2', '--num-frames', '2', '--shape', '32',
+        '32', '--iters', '1', '--warmup', '0', '--json', path
+    ])
+    with open(path) as f:
+        saved = json.load(f)
+    assert saved['batch_size'] == 2 and saved['iters'] == 1
+    assert saved['seconds_per_iter'] == saved['times'][0] > 0
+    assert math.isclose(saved['clips_per_second'] * saved['seconds_per_iter'],
+                        2)
+    assert math.isclose(saved['frames_per_second'],
+                        2 * saved['clips_per_second'])
+    losses = saved['last_losses']
+    # the subject perceptron is supervised; every loss is finite
+    assert {'loss', 'loss_mask', 'loss_dice', 'loss_subject'} <= set(losses)
+    assert all(math.isfinite(v) for v in losses.values())
+    assert result['trainable_params'] > 0
+    with pytest.raises(ValueError, match='positive'):
+        bench_train.main([TINY_CFG, '--batch-size', '0'])

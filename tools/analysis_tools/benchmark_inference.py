@@ -1,0 +1,302 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Measure DMFormer inference speed (frames/s) and peak memory.
+
+The model (``init_model``: eval mode, optional checkpoint) segments one
+random clip of ``--num-frames`` frames of size ``--shape H W`` with a fixed
+sentence, ``--warmup`` untimed then ``--repeat`` timed times. A timed run is
+one ``model.test_step`` call: data preprocessing (normalisation, padding)
+and the ``predict`` forward, including the subject selection and the mask
+post-processing; the noun chunks are given in ``metainfo`` as the data
+pipeline does, so spaCy is not timed.
+
+Peak memory (over the warm-up and the timed runs):
+
+- CUDA: ``torch.cuda.max_memory_allocated`` (tensors only: weights,
+  activations and workspaces, after ``reset_peak_memory_stats``).
+- CPU: peak resident set size (RSS) of the process, sampled every ~1 ms by
+  a thread from ``/proc/self/statm``, minus the RSS once the model is
+  built, i.e. the activations, workspaces and allocator caches of the runs
+  (weights excluded). It can miss spikes shorter than the sampling period.
+  The absolute peak RSS is reported as ``peak_rss_mb``.
+
+Example::
+
+    python tools/analysis_tools/benchmark_inference.py \
+        configs/dmformer/dmformer_tiny_synthetic.py \
+        --num-frames 5 --shape 128 128 --repeat 10 --warmup 2 \
+        --json work_dirs/bench_infer.json
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import platform
+import resource
+import statistics
+import threading
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+from mmengine.config import DictAction
+
+TEXT = 'a person riding a red bike on the left'
+
+
+class PeakMemory:
+    """Peak memory over a ``with`` block (see the module docstring).
+
+    Args:
+        device (str): ``'cpu'`` or ``'cuda'``.
+        interval (float): RSS sampling period in seconds (CPU only).
+
+    Attributes:
+        peak_mb (float): Peak memory in MiB after the block.
+        method (str): How it was measured.
+    """
+
+    def __init__(self, device: str, interval: float = 1e-3) -> None:
+        self.device = device
+        self.interval = interval
+        self.peak_mb = 0.
+        self.peak_rss_mb = 0.
+        self.method = 'torch.cuda.max_memory_allocated' \
+            if device.startswith('cuda') else \
+            'sampled peak RSS delta (/proc/self/statm)'
+        self._page = os.sysconf('SC_PAGE_SIZE') if hasattr(
+            os, 'sysconf') else 4096
+        self._stop = threading.Event()
+        self._peak_rss = 0
+
+    def _rss(self) -> int:
+        try:
+            with open('/proc/self/statm') as f:
+                return int(f.read().split()[1]) * self._page
+        except OSError:  # not Linux: the lifetime high-water mark
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._peak_rss = max(self._peak_rss, self._rss())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> 'PeakMemory':
+        if self.device.startswith('cuda'):
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self._base = torch.cuda.memory_allocated()
+        else:
+            self._base = self._rss()
+            self._peak_rss = self._base
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.startswith('cuda'):
+            torch.cuda.synchronize()
+            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
+        else:
+            self._stop.set()
+            self._thread.join()
+            self._peak_rss = max(self._peak_rss, self._rss())
+            self.peak_mb = (self._peak_rss - self._base) / 2**20
+            self.peak_rss_mb = self._peak_rss / 2**20
+
+
+def synchronize(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def time_runs(fn: Callable[[], object], device: str, warmup: int,
+              repeat: int) -> Tuple[List[float], PeakMemory]:
+    """Call ``fn`` ``warmup`` times, then time ``repeat`` calls.
+
+    Returns:
+        tuple: the per-call seconds of the timed calls and the
+        :class:`PeakMemory` of all calls.
+    """
+    if repeat < 1 or warmup < 0:
+        raise ValueError(f'repeat must be >= 1 and warmup >= 0, got '
+                         f'{repeat} and {warmup}')
+    times = []
+    with PeakMemory(device) as mem:
+        for _ in range(warmup):
+            fn()
+        for _ in range(repeat):
+            synchronize(device)
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            times.append(time.perf_counter() - start)
+    return times, mem
+
+
+def make_clip_sample(num_frames: int,
+                     shape: Tuple[int, int],
+                     text: str = TEXT,
+                     with_gt: bool = False,
+                     generator: Optional[torch.Generator] = None
+                     ) -> Tuple[torch.Tensor, object]:
+    """A random uint8 clip (T, 3, H, W) and its :obj:`RVOSDataSample`.
+
+    With ``with_gt`` the sample gets a random box-shaped GT mask per frame
+    (object absent from one frame when T > 1), the matching boxes and the
+    subject span of the first noun chunk.
+    """
+    from dmformer.structures import RVOSDataSample
+    from dmformer.utils.noun_chunks import extract_noun_chunks
+    h, w = shape
+    frames = torch.randint(
+        0, 256, (num_frames, 3, h, w), dtype=torch.uint8, generator=generator)
+    chunks = [tuple(c) for c in extract_noun_chunks(text)]
+    sample = RVOSDataSample(
+        metainfo=dict(
+            video_id='bench',
+            exp_id='0',
+            text=text,
+            noun_chunks=chunks,
+            frame_ids=[f'{i:05d}' for i in range(num_frames)],
+            ori_shape=(h, w),
+            img_shape=(h, w)))
+    if with_gt:
+        from mmengine.structures import InstanceData
+        masks = torch.zeros(num_frames, h, w, dtype=torch.bool)
+        boxes = torch.zeros(num_frames, 4)
+        for i in range(num_frames):
+            x0, y0 = (int(torch.randint(0, s // 2, (1, ),
+                                        generator=generator))
+                      for s in (w, h))
+            x1 = x0 + 1 + int(
+                torch.randint(0, w - x0 - 1, (1, ), generator=generator))
+            y1 = y0 + 1 + int(
+                torch.randint(0, h - y0 - 1, (1, ), generator=generator))
+            masks[i, y0:y1, x0:x1] = True
+            boxes[i] = torch.tensor([x0, y0, x1, y1], dtype=torch.float32)
+        valid = torch.ones(num_frames, dtype=torch.bool)
+        if num_frames > 1:  # the object leaves the last frame
+            valid[-1] = False
+            masks[-1] = False
+            boxes[-1] = 0
+        sample.gt_instances = InstanceData(
+            masks=masks, bboxes=boxes, valid=valid)
+        if chunks:
+            sample.gt_subject_span = torch.tensor(chunks[0])
+    return frames, sample
+
+
+def quiet_logger() -> None:
+    """Make a WARNING-level MMLogger current, so that building the model
+    does not print its weight-initialisation log."""
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('dmformer_benchmark', log_level='WARNING')
+
+
+def print_table(rows: List[Tuple[str, str]]) -> None:
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f'{name:<{width}}  {value}')
+
+
+def dump_json(result: Dict, path: Optional[str]) -> None:
+    if path is None:
+        return
+    parent = osp.dirname(osp.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(result, f, indent=2)
+    print(f'results written to {path}')
+
+
+def environment(device: str) -> Dict:
+    env = dict(
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        cpu=platform.processor() or platform.machine())
+    if device.startswith('cuda'):
+        env['gpu'] = torch.cuda.get_device_name(torch.device(device))
+    return env
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Benchmark DMFormer inference.')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--checkpoint', help='checkpoint to load')
+    parser.add_argument('--num-frames', type=int, default=5)
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        default=[360, 640],
+        metavar=('H', 'W'),
+        help='frame size (the paper tests at short side 360)')
+    parser.add_argument('--repeat', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--device', default='cpu', help='cpu or cuda[:i]')
+    parser.add_argument('--text', default=TEXT, help='the sentence')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--json', help='write the results to this file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> Dict:
+    """Run the benchmark; returns the result dict (also printed)."""
+    args = parse_args(argv)
+    if args.num_frames < 1 or min(args.shape) < 1:
+        raise ValueError('--num-frames and --shape must be positive')
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError('--device cuda: CUDA is not available')
+    from dmformer.apis import init_model
+    quiet_logger()
+    torch.manual_seed(args.seed)
+    model = init_model(
+        args.config,
+        args.checkpoint,
+        device=args.device,
+        cfg_options=args.cfg_options)
+    gen = torch.Generator().manual_seed(args.seed)
+    frames, sample = make_clip_sample(args.num_frames, tuple(args.shape),
+                                      args.text, generator=gen)
+
+    def run() -> None:
+        with torch.no_grad():
+            model.test_step(
+                dict(inputs=[frames], data_samples=[sample.clone()]))
+
+    times, mem = time_runs(run, args.device, args.warmup, args.repeat)
+    mean = statistics.fmean(times)
+    result = dict(
+        config=args.config,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        num_frames=args.num_frames,
+        shape=list(args.shape),
+        repeat=args.repeat,
+        warmup=args.warmup,
+        seconds_per_clip=mean,
+        seconds_per_clip_std=statistics.pstdev(times),
+        frames_per_second=args.num_frames / mean,
+        peak_memory_mb=mem.peak_mb,
+        memory_method=mem.method,
+        peak_rss_mb=mem.peak_rss_mb,
+        times=times,
+        env=environment(args.device))
+    print_table([
+        ('config', osp.basename(args.config)),
+        ('device', f'{args.device} ({result["env"]["threads"]} threads)'),
+        ('clip', f'{args.num_frames} x {args.shape[0]} x {args.shape[1]}'),
+        ('runs', f'{args.repeat} timed, {args.warmup} warm-up'),
+        ('s / clip', f'{mean:.4f} +- {result["seconds_per_clip_std"]:.4f}'),
+        ('frames / s', f'{result["frames_per_second"]:.2f}'),
+        ('peak memory', f'{mem.peak_mb:.1f} MiB ({mem.method})'),
+    ])
+    dump_json(result, args.json)
+    return result
+
+
+if __name__ == '__main__':
+    main()
