@@ -191,7 +191,9 @@ def quiet_logger() -> None:
     """Make a WARNING-level MMLogger current, so that building the model
     does not print its weight-initialisation log."""
     from mmengine.logging import MMLogger
-    MMLogger.get_instance('dmformer_benchmark', log_level='WARNING')
+    name = 'dmformer_benchmark'
+    if not MMLogger.check_instance_created(name):
+        MMLogger.get_instance(name, log_level='WARNING')
 
 
 def print_table(rows: List[Tuple[str, str]]) -> None:

@@ -76,6 +76,8 @@ class PackRVOSInputs(BaseTransform):
     # per-frame keys whose values must agree over the clip
     STRICT_KEYS = ('ori_shape', 'img_shape')
     # keys whose single (video-level) value is itself a sequence
+    # video-level lists, never reduced (e.g. one noun chunk in a T=1 clip)
+    VIDEO_LIST_KEYS = ('noun_chunks', 'valid_indices', 'video_frame_ids')
     SEQUENCE_VALUED_KEYS = ('ori_shape', 'img_shape', 'scale_factor',
                             'pad_shape')
 
@@ -84,6 +86,12 @@ class PackRVOSInputs(BaseTransform):
 
     def _reduce(self, key: str, value: Any, num_frames: int) -> Any:
         """Reduce a per-frame list of equal values to one value."""
+        if key in self.VIDEO_LIST_KEYS:
+            # video-level lists whose length may equal T by coincidence
+            return [
+                tuple(v) if isinstance(v, (tuple, list)) else v
+                for v in value
+            ]
         is_frame_list = isinstance(value, list) and len(value) == num_frames
         if is_frame_list and key in self.SEQUENCE_VALUED_KEYS:
             # e.g. img_shape [h, w] of a 2-frame clip is one shape

@@ -132,3 +132,16 @@ def test_repr():
         "PackRVOSInputs(meta_keys=('video_id', 'text'))")
     assert repr(PackRVOSInputs()) == (
         f'PackRVOSInputs(meta_keys={PackRVOSInputs.DEFAULT_META_KEYS})')
+
+
+def test_video_level_lists_are_not_reduced():
+    # a single-frame clip (RefCOCO, A2D with T=1) with one noun chunk and
+    # one valid index: lists of length T that must stay lists
+    results = make_results(num_frames=1)
+    results['valid_indices'] = [0]
+    packed = PackRVOSInputs(meta_keys=('noun_chunks', 'valid_indices',
+                                       'img_shape')).transform(results)
+    meta = packed['data_samples'].metainfo
+    assert meta['noun_chunks'] == [(0, 5)]
+    assert meta['valid_indices'] == [0]
+    assert meta['img_shape'] == (H, W)
