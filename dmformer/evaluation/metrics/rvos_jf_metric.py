@@ -1,4 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+import json
+import os
+import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.evaluator import BaseMetric
@@ -32,6 +35,10 @@ class RVOSJFMetric(BaseMetric):
         collect_dir (str, optional): Folder used by ``collect_results`` with
             ``collect_device='cpu'``.
         log_per_video (bool): Log a per-video table. Defaults to True.
+        per_expression_file (str, optional): If given, also write the
+            per-expression scores (fractions) to this JSON file as
+            ``{video_id: {exp_id: {"J": .., "F": .., "JF": ..}}}``, e.g. to
+            score a subset of expressions afterwards. Defaults to None.
     """
     default_prefix: Optional[str] = 'rvos'
 
@@ -39,12 +46,14 @@ class RVOSJFMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None,
-                 log_per_video: bool = True) -> None:
+                 log_per_video: bool = True,
+                 per_expression_file: Optional[str] = None) -> None:
         super().__init__(
             collect_device=collect_device,
             prefix=prefix,
             collect_dir=collect_dir)
         self.log_per_video = log_per_video
+        self.per_expression_file = per_expression_file
 
     def process(self, data_batch: dict, data_samples: Sequence) -> None:
         """Score the samples of one batch and store per-frame J and F.
@@ -83,12 +92,30 @@ class RVOSJFMetric(BaseMetric):
         summary = summarize_jf(results)
         if self.log_per_video:
             _log_per_video(summary)
+        if self.per_expression_file is not None:
+            _dump_per_expression(summary, self.per_expression_file)
         return {
             'J': summary['J'] * 100,
             'F': summary['F'] * 100,
             'J&F': summary['JF'] * 100,
             'num_expressions': len(summary['per_exp'])
         }
+
+
+def _dump_per_expression(summary: dict, path: str) -> None:
+    """Write ``{video: {exp: {J, F, JF}}}`` atomically to ``path``."""
+    table: Dict[str, Dict[str, dict]] = {}
+    for (video_id, exp_id), scores in summary['per_exp'].items():
+        table.setdefault(video_id, {})[exp_id] = {
+            k: float(scores[k])
+            for k in ('J', 'F', 'JF')
+        }
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(table, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
 
 
 def _log_per_video(summary: dict) -> None:

@@ -106,3 +106,20 @@ def test_bad_input():
     with pytest.raises(ValueError, match='no sample'):
         metric.compute_metrics([])
     np.testing.assert_equal(metric.results, [])
+
+
+def test_per_expression_file(tmp_path):
+    import json
+    path = str(tmp_path / 'sub' / 'per_exp.json')
+    metric = RVOSJFMetric(per_expression_file=path, log_per_video=False)
+    gt = _square(2)
+    pred = gt.clone()
+    pred[0] = False
+    metric.process({}, [
+        _dict_sample('v1', '0', gt.clone(), gt),
+        _dict_sample('v1', '1', pred, gt)
+    ])
+    metric.evaluate(size=2)
+    table = json.load(open(path))
+    assert table['v1']['0'] == {'J': 1.0, 'F': 1.0, 'JF': 1.0}
+    assert table['v1']['1']['J'] == pytest.approx(0.5)
