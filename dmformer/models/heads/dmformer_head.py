@@ -75,7 +75,9 @@ class DMFormerHead(BaseModule):
             ``naive_dice=True, eps=1`` (5).
         with_aux_loss (bool): Whether to add the losses of the intermediate
             decoder layers. Defaults to True.
-        test_cfg (dict, optional): ``mask_thr`` (default 0.5).
+        test_cfg (dict, optional): ``mask_thr`` (default 0.5) and
+            ``return_mask_probs`` (default False: also return the float
+            mask probabilities as ``mask_probs``, e.g. for Ref-DAVIS).
         init_cfg (dict or list[dict], optional): Initialization config.
     """
 
@@ -150,7 +152,7 @@ class DMFormerHead(BaseModule):
         self.embed_dims = embed_dims
         self.num_classes = num_classes
         self.with_aux_loss = with_aux_loss
-        self.test_cfg = dict(mask_thr=0.5)
+        self.test_cfg = dict(mask_thr=0.5, return_mask_probs=False)
         if test_cfg is not None:
             self.test_cfg.update(test_cfg)
 
@@ -592,7 +594,11 @@ class DMFormerHead(BaseModule):
                     mode='bilinear',
                     align_corners=False)
             result = InstanceData()
-            result.masks = mask[0].sigmoid() > self.test_cfg['mask_thr']
+            probs = mask[0].sigmoid()
+            result.masks = probs > self.test_cfg['mask_thr']
+            if self.test_cfg.get('return_mask_probs', False):
+                # for protocols that merge objects by probability (Ref-DAVIS)
+                result.mask_probs = probs
             factor = bboxes.new_tensor([out_w, out_h, out_w, out_h])
             bbox = bbox_cxcywh_to_xyxy(bboxes[i]) * factor
             bbox[:, 0::2] = bbox[:, 0::2].clamp(min=0, max=out_w)

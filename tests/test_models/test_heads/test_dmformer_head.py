@@ -335,6 +335,14 @@ def test_predict_rescale_and_crop():
     assert not result.masks[:, :, 22:].any()
     torch.testing.assert_close(
         result.bboxes, torch.tensor([[10., 6., 30., 18.]]).repeat(2, 1))
+    assert 'mask_probs' not in result
+
+    # probabilities on request (Ref-DAVIS merges objects by probability)
+    head.test_cfg['return_mask_probs'] = True
+    result = head.predict(outs, [sample], rescale=False)[0]
+    assert result.mask_probs.dtype == torch.float32
+    torch.testing.assert_close(result.masks, result.mask_probs > 0.5)
+    assert result.mask_probs[:, :, :18].min() > 0.99
 
 
 def test_bad_inputs():
