@@ -12,7 +12,10 @@ from dmformer.evaluation.functional import (db_eval_boundary, db_eval_iou,
 
 REF_FILE = osp.join(
     osp.dirname(__file__), '..', '..', 'data', 'davis_toolkit_reference.json')
-MASK_ROOT = '/work/shared/data/davis-masks'
+# the project's shared/ folder lies beside the repository (also in CI)
+MASK_ROOT = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))),
+    '..', 'shared', 'data', 'davis-masks')
 
 needs_masks = pytest.mark.skipif(
     not osp.isdir(MASK_ROOT), reason='shared DAVIS masks not available')

@@ -15,7 +15,10 @@ from dmformer.evaluation.functional import (evaluate_davis_sequences,
 
 REF_FILE = osp.join(
     osp.dirname(__file__), '..', '..', 'data', 'davis_toolkit_reference.json')
-MASK_ROOT = '/work/shared/data/davis-masks'
+# the project's shared/ folder lies beside the repository (also in CI)
+MASK_ROOT = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))),
+    '..', 'shared', 'data', 'davis-masks')
 
 
 def test_merge_object_masks_hand_checked():
