@@ -43,8 +43,10 @@ def init_model(config: Union[str, Config],
     register_all_modules(init_default_scope=False)
     init_default_scope(config.get('default_scope', 'dmformer'))
     model = MODELS.build(config.model)
-    model.init_weights()
-    if checkpoint is not None:
+    if checkpoint is None:
+        model.init_weights()
+    else:
+        # every parameter comes from the checkpoint (strict loading)
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     model.cfg = config
     model.to(device)
