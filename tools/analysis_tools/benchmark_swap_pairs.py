@@ -65,12 +65,31 @@ def summarize(per_exp: Dict[str, Dict[str, dict]],
     }
 
 
+def schedule_options(config: str, iters: int) -> List[str]:
+    """``--cfg-options`` that stretch an iteration-based schedule of the
+    config to ``iters`` iterations (milestones and ``end`` scaled
+    proportionally), so a longer run keeps the schedule's shape."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    base = cfg.train_cfg.max_iters
+    options = []
+    for i, sched in enumerate(cfg.get('param_scheduler', [])):
+        if sched.get('by_epoch', True):
+            continue
+        if 'milestones' in sched:
+            scaled = [round(m * iters / base) for m in sched['milestones']]
+            options.append(f'param_scheduler.{i}.milestones={scaled}')
+        if sched.get('end', None) == base:
+            options.append(f'param_scheduler.{i}.end={iters}')
+    return [o.replace(' ', '') for o in options]
+
+
 def train_and_score(config: str, seed: int, iters: int, data_root: str,
                     work_dir: str) -> Dict[str, Dict[str, dict]]:
     """Train ``config`` and return its per-expression valid scores."""
     per_exp_file = osp.join(work_dir, 'per_expression.json')
     root = data_root.rstrip('/') + '/'
-    options = [
+    options = schedule_options(config, iters) + [
         f'randomness.seed={seed}',
         f'train_cfg.max_iters={iters}',
         f'train_cfg.val_interval={iters}',

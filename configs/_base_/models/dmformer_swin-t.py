@@ -34,7 +34,7 @@ model = dict(
         convert_weights=False,
         norm_first_output=False,  # GLIP's SWINT-FPN-RETINANET: no norm0
         frozen=True,
-        frozen_eval=True,  # official code: frozen Swin stays in train mode
+        frozen_eval=True,  # eval mode; False = official (drop-path on)
         lang_fusion=None),  # RMHCA, off in the released model
     # GLIP-T's language backbone: BERT-base-uncased, no pooler
     text_encoder=dict(
