@@ -230,14 +230,18 @@ class DMFormer(BaseModel):
         # ---- subject perceptron ----
         subject_logits, subject_span, subject_char_spans = None, None, None
         if self.with_subject_head:
+            from ..utils.noun_chunks import token_span_to_char_span
             subject_logits = self.subject_head(word_feats, word_pad_mask)
             chunk_spans, chunk_valid = self._noun_chunk_token_spans(
                 data_samples, texts, text['offsets'], word_pad_mask)
             subject_span = self.subject_head.select(subject_logits,
                                                     word_pad_mask,
                                                     chunk_spans, chunk_valid)
-            subject_char_spans = self._token_span_to_char_span(
-                subject_span, text['offsets'])
+            # one host transfer for the batch (reporting only)
+            subject_char_spans = [
+                tuple(span) for span in token_span_to_char_span(
+                    subject_span, text['offsets'], word_pad_mask).tolist()
+            ]
 
         # ---- vision ----
         # [b, t, 3, H, W] -> [(b t), 3, H, W]
@@ -403,22 +407,6 @@ class DMFormer(BaseModel):
                 chunks = extract_noun_chunks(text)
             char_spans.append([tuple(c) for c in chunks])
         return char_spans_to_token_spans(char_spans, offsets, word_pad_mask)
-
-    @staticmethod
-    def _token_span_to_char_span(token_span: Tensor,
-                                 offsets: Tensor) -> List[Tuple[int, int]]:
-        """Character span [start, end) covered by the real (non-special)
-        tokens of token spans [s, e); (0, 0) if it covers none."""
-        positions = torch.arange(offsets.shape[1], device=offsets.device)
-        # (b, L): token inside the span and not a special token
-        inside = (positions[None] >= token_span[:, :1]) & \
-            (positions[None] < token_span[:, 1:]) & (offsets[..., 1] > 0)
-        big = torch.iinfo(offsets.dtype).max
-        start = offsets[..., 0].masked_fill(~inside, big).min(1).values
-        end = offsets[..., 1].masked_fill(~inside, 0).max(1).values
-        start = torch.where(inside.any(1), start, torch.zeros_like(start))
-        # one transfer for the whole batch (used for reporting only)
-        return [tuple(x) for x in torch.stack([start, end], 1).tolist()]
 
     @staticmethod
     def _gt_subject_char_spans(data_samples: SampleList,

@@ -122,3 +122,30 @@ def char_span_to_token_labels(spans: Tensor, offsets: Tensor,
     has_label = inside.any(-1, keepdim=True)
     ignore = word_pad_mask | ~has_label
     return labels.masked_fill(ignore, -100)
+
+
+def token_span_to_char_span(token_spans: Tensor, offsets: Tensor,
+                            word_pad_mask: Tensor) -> Tensor:
+    """Character span covered by the text tokens of token spans (the
+    inverse of :func:`char_spans_to_token_spans`).
+
+    Args:
+        token_spans (Tensor): Long (B, 2) token spans ``[start, end)``.
+        offsets (Tensor): Long (B, L, 2) token character offsets.
+        word_pad_mask (Tensor): Bool (B, L), True = padding token.
+
+    Returns:
+        Tensor: Long (B, 2) ``[start, end)`` character spans; ``(0, 0)`` for
+        a span that covers no text token (e.g. only [CLS]/[SEP]).
+    """
+    tok_start, tok_end, is_text_token = _token_char_ranges(
+        offsets, word_pad_mask)
+    positions = torch.arange(offsets.shape[1], device=offsets.device)
+    # (B, L): text token inside the span
+    inside = (positions[None] >= token_spans[:, :1]) & \
+        (positions[None] < token_spans[:, 1:]) & is_text_token
+    big = torch.iinfo(offsets.dtype).max
+    start = tok_start.masked_fill(~inside, big).amin(1)
+    end = tok_end.masked_fill(~inside, 0).amax(1)
+    start = torch.where(inside.any(1), start, torch.zeros_like(start))
+    return torch.stack([start, end], 1)

@@ -6,7 +6,8 @@ from transformers import BertTokenizerFast
 from dmformer.models.language_models.bert_text_encoder import \
     default_vocab_file
 from dmformer.models.utils import (char_span_to_token_labels,
-                                   char_spans_to_token_spans)
+                                   char_spans_to_token_spans,
+                                   token_span_to_char_span)
 from dmformer.utils import extract_noun_chunks, get_spacy_model
 
 
@@ -98,3 +99,21 @@ def test_char_span_to_token_labels(tokenizer):
     assert labels[2].tolist() == [0, 0, 1, 0] + [-100] * 4
     with pytest.raises(ValueError, match=r'\(3, 2\)'):
         char_span_to_token_labels(gt[:2], offsets, pad)
+
+
+def test_token_span_to_char_span_round_trip(tokenizer):
+    texts = ["the man's dog on the left", 'a black-and-white cat']
+    enc, offsets, pad = _encode(tokenizer, texts)
+    char_spans = [[(4, 13)], [(2, 17)]]  # "man's dog", "black-and-white"
+    spans, _ = char_spans_to_token_spans(char_spans, offsets, pad)
+    back = token_span_to_char_span(spans[:, 0], offsets, pad)
+    assert back.tolist() == [[4, 13], [2, 17]]
+    # a span of special tokens only ([CLS]) covers no text
+    only_cls = torch.tensor([[0, 1], [0, 1]])
+    assert token_span_to_char_span(only_cls, offsets, pad).tolist() == \
+        [[0, 0], [0, 0]]
+    # the fallback span (all non-pad tokens) covers the whole caption
+    whole = torch.stack([torch.zeros(2, dtype=torch.long),
+                         (~pad).sum(-1)], -1)
+    assert token_span_to_char_span(whole, offsets, pad).tolist() == \
+        [[0, len(texts[0])], [0, len(texts[1])]]
