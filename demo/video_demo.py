@@ -12,9 +12,14 @@ Writes, under ``--out-dir``:
 - ``masks/<sentence index>/<frame>.png``: 0/255 masks (one folder per
   sentence, as in a Ref-YouTube-VOS submission);
 - ``overlay/<frame>.jpg``: the frames with every sentence's mask blended in
-  its own colour;
+  its own colour and a legend below (sentence, chosen subject phrase, mean
+  score of the clip); frames with a short side under 360 pixels are
+  upscaled so that the legend is readable;
 - ``overlay.mp4``: the same as a video (at the input frame rate);
-- ``sentences.txt``: sentence index, chosen subject phrase per clip, text.
+- ``strip.png``: one row per sentence, ``--strip-frames`` frames side by
+  side, each showing only that sentence's mask (no video player needed);
+- ``sentences.txt``: sentence index, chosen subject phrase per clip, mean
+  score, text.
 
 Long videos are processed in clips of ``--clip-len`` frames, so memory stays
 bounded; the query is chosen per clip (as in the Ref-DAVIS protocol).
@@ -30,8 +35,6 @@ import numpy as np
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
-PALETTE = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255),
-           (255, 0, 255), (255, 255, 0), (0, 128, 255), (128, 0, 255)]
 
 
 class FrameSource:
@@ -122,20 +125,46 @@ def clips(source: FrameSource,
         yield ids, frames
 
 
-def overlay(frame: np.ndarray, masks: List[np.ndarray],
-            alpha: float = 0.5) -> np.ndarray:
-    """Blend each mask into the frame in its palette colour, with a contour.
-    """
-    out = frame.astype(np.float32)
-    for i, mask in enumerate(masks):
-        colour = np.array(PALETTE[i % len(PALETTE)], dtype=np.float32)
-        out[mask] = out[mask] * (1 - alpha) + colour * alpha
-    out = out.astype(np.uint8)
-    for i, mask in enumerate(masks):
-        contours, _ = cv2.findContours(
-            mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(out, contours, -1, PALETTE[i % len(PALETTE)], 1)
-    return out
+DEMO_OUTPUTS = ('masks', 'overlay', 'overlay.mp4', 'strip.png',
+                'sentences.txt')
+
+
+def prepare_out_dir(out_dir: str, overwrite: bool) -> None:
+    """Refuse an output folder that holds an earlier run, so that stale
+    masks never mix with new ones; with ``overwrite``, remove exactly the
+    files and folders this demo writes (:data:`DEMO_OUTPUTS`)."""
+    import shutil
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise ValueError(f'--out-dir {out_dir} exists and is not a folder')
+    found = [n for n in DEMO_OUTPUTS if osp.lexists(osp.join(out_dir, n))]
+    if not found:
+        return
+    if not overwrite:
+        raise ValueError(f'--out-dir {out_dir} holds the outputs of an '
+                         f'earlier run ({", ".join(found)}); pass '
+                         '--overwrite to replace them or choose another '
+                         'folder')
+    for name in found:
+        path = osp.join(out_dir, name)
+        if osp.isdir(path) and not osp.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
+def strip_indices(num_frames: int, count: int) -> List[int]:
+    """``count`` frame indices spread evenly over ``num_frames`` frames."""
+    if num_frames <= 0 or count <= 0:
+        return []
+    count = min(count, num_frames)
+    return sorted({int(round(i * (num_frames - 1) / max(count - 1, 1)))
+                   for i in range(count)})
+
+
+def legend_entry(index: int, text: str, subject: str, score: float) -> str:
+    """The legend line of one sentence."""
+    subject = f'subject "{subject}"' if subject else 'no subject head'
+    return f'[{index}] "{text}"  {subject}, score {score:.2f}'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -165,6 +194,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu')
     parser.add_argument(
         '--no-video', action='store_true', help='skip overlay.mp4')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace the outputs of an earlier run in --out-dir (only the '
+        'files this demo writes are removed)')
+    parser.add_argument(
+        '--strip-frames',
+        type=int,
+        default=5,
+        help='frames per sentence in strip.png (0: no strip); default 5')
     return parser.parse_args(argv)
 
 
@@ -179,10 +218,12 @@ def main(argv=None) -> int:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     source = FrameSource(args.input)
+    prepare_out_dir(args.out_dir, args.overwrite)
 
     from mmengine.utils import ProgressBar
 
     from dmformer.apis import inference_clip, init_model
+    from dmformer.visualization import frame_with_legend, make_strip
     model = init_model(args.config, args.checkpoint, device=args.device)
 
     mask_dirs = [osp.join(args.out_dir, 'masks', str(i))
@@ -192,6 +233,10 @@ def main(argv=None) -> int:
     writer, video_tmp = None, None
     video_path = osp.join(args.out_dir, 'overlay.mp4')
     subjects = [[] for _ in texts]
+    scores = [[] for _ in texts]
+    wanted = set(strip_indices(source.num_frames or 0, args.strip_frames))
+    strip_frames, strip_ids, strip_masks = [], [], [[] for _ in texts]
+    frame_index = 0
     progress = ProgressBar(source.num_frames) if source.num_frames else None
     try:
         for frame_ids, frames in clips(source, args.clip_len):
@@ -202,14 +247,26 @@ def main(argv=None) -> int:
                 test_scale=args.test_scale,
                 frame_ids=frame_ids)
             masks = [p.pred_instances.masks.cpu().numpy() for p in preds]
+            entries = []
             for i, pred in enumerate(preds):
-                subjects[i].append(pred.metainfo.get('pred_subject', ''))
+                subject = pred.metainfo.get('pred_subject', '')
+                score = float(pred.pred_instances.scores.float().mean())
+                subjects[i].append(subject)
+                scores[i].append((score, len(frames)))
+                entries.append(legend_entry(i, texts[i], subject, score))
             for t, (fid, frame) in enumerate(zip(frame_ids, frames)):
                 for i in range(len(texts)):
                     cv2.imwrite(
                         osp.join(mask_dirs[i], f'{fid}.png'),
                         masks[i][t].astype(np.uint8) * 255)
-                vis = overlay(frame, [m[t] for m in masks])
+                if frame_index in wanted:
+                    strip_frames.append(frame)
+                    strip_ids.append(fid)
+                    for i in range(len(texts)):
+                        strip_masks[i].append(masks[i][t])
+                frame_index += 1
+                vis = frame_with_legend(frame, [m[t] for m in masks],
+                                        entries)
                 cv2.imwrite(osp.join(args.out_dir, 'overlay', f'{fid}.jpg'),
                             vis)
                 if not args.no_video:
@@ -230,12 +287,31 @@ def main(argv=None) -> int:
             writer.release()
     if video_tmp is not None:
         os.replace(video_tmp, video_path)
+    mean_scores = [
+        sum(s * n for s, n in per) / max(sum(n for _, n in per), 1)
+        for per in scores
+    ]
     with open(osp.join(args.out_dir, 'sentences.txt'), 'w') as f:
         for i, text in enumerate(texts):
-            f.write(f'{i}\t{" | ".join(subjects[i])}\t{text}\n')
+            f.write(f'{i}\t{" | ".join(subjects[i])}\t'
+                    f'{mean_scores[i]:.4f}\t{text}\n')
+    strip_path = None
+    if strip_frames:
+        titles = [
+            legend_entry(i, texts[i], ' | '.join(dict.fromkeys(subjects[i])),
+                         mean_scores[i]) for i in range(len(texts))
+        ]
+        strip_path = osp.join(args.out_dir, 'strip.png')
+        cv2.imwrite(strip_path,
+                    make_strip(strip_frames, strip_masks, titles, strip_ids))
     print(f'\nmasks: {osp.join(args.out_dir, "masks")}/<sentence>/'
           f'<frame>.png\noverlay frames: {osp.join(args.out_dir, "overlay")}'
-          + ('' if args.no_video else f'\noverlay video: {video_path}'))
+          + ('' if args.no_video else f'\noverlay video: {video_path}')
+          + ('' if strip_path is None else f'\nstrip: {strip_path}'))
+    for i, text in enumerate(texts):
+        subject = subjects[i][0] if subjects[i] else ''
+        print(f'  [{i}] "{text}": subject "{subject}", '
+              f'mean score {mean_scores[i]:.2f}')
     return 0
 
 

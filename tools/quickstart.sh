@@ -2,9 +2,12 @@
 # The main job on the built-in default data, from a fresh machine:
 #   1. install the pinned stack and dmformer (tools/install_deps.sh),
 #   2. generate the synthetic Ref-YouTube-VOS-layout dataset,
-#   3. train the tiny DMFormer config on CPU (about 10 minutes, 2 cores),
-#   4. evaluate J&F on the synthetic valid split (+ a submission zip),
-#   5. run the demo on a valid video with a swap pair of sentences.
+#   3. train the tiny DMFormer config on CPU (about 10 minutes, 2 cores,
+#      validated along the way) and plot its learning curve,
+#   4. evaluate J&F and the swap pairs on the synthetic valid split (+ a
+#      submission zip),
+#   5. run the demo on a valid video with a swap pair of sentences and score
+#      its masks against the video's ground truth.
 # Re-running reuses the installed packages and the generated data.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,40 +19,67 @@ bash tools/install_deps.sh
 DATA=data/synthetic-rvos
 CONFIG=configs/dmformer/dmformer_tiny_synthetic.py
 WORK=${WORK_DIR:-work_dirs/quickstart}
+NUM_TRAIN=600  # training videos of the built-in data (valid: 12 videos)
 
-if [ ! -f "$DATA/meta_expressions/valid/meta_expressions.json" ]; then
+# (re)generate the data unless it is there with these settings
+if ! "$PYTHON" - "$DATA" "$NUM_TRAIN" <<'PY'
+import json, sys
+try:
+    info = json.load(open(f'{sys.argv[1]}/synthetic_rvos_info.json'))
+    ok = info['args']['num_train'] == int(sys.argv[2]) and \
+        info['args']['seed'] == 0
+except (OSError, ValueError, KeyError):
+    ok = False
+sys.exit(0 if ok else 1)
+PY
+then
   echo "[quickstart] generating the synthetic dataset in $DATA"
-  "$PYTHON" tools/dataset_converters/make_synthetic_rvos.py --out "$DATA"
+  "$PYTHON" tools/dataset_converters/make_synthetic_rvos.py --out "$DATA" \
+    --num-train "$NUM_TRAIN" --seed 0 --overwrite
 fi
 
 echo "[quickstart] training $CONFIG (work dir $WORK)"
-"$PYTHON" tools/train.py "$CONFIG" --work-dir "$WORK" --no-validate
+START=$(date +%s)
+"$PYTHON" tools/train.py "$CONFIG" --work-dir "$WORK"
+TRAIN_SECONDS=$(( $(date +%s) - START ))
 CKPT=$(cat "$WORK/last_checkpoint")
+"$PYTHON" tools/analysis_tools/plot_learning_curve.py "$WORK" \
+  --title "$(basename "$CONFIG" .py)"
 
 echo "[quickstart] evaluating $CKPT on the synthetic valid split"
 "$PYTHON" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK/test" \
   | tee "$WORK/test_metrics.txt"
 
 # the first swap pair of the valid split: same words, different objects
-read -r VIDEO TEXT_A TEXT_B < <("$PYTHON" - "$DATA" <<'PY'
+PAIR_FILE="$WORK/demo_pair.json"
+"$PYTHON" - "$DATA" "$PAIR_FILE" <<'PY'
 import json, sys
-root = sys.argv[1]
+root, out = sys.argv[1:]
 pairs = json.load(open(f'{root}/meta_expressions/valid/swap_pairs.json'))
 meta = json.load(open(f'{root}/meta_expressions/valid/meta_expressions.json'))
 (vid, a), (_, b) = pairs['pairs'][0]
 exps = meta['videos'][vid]['expressions']
-print(vid, exps[a]['exp'].replace(' ', '_'), exps[b]['exp'].replace(' ', '_'))
+json.dump(dict(video=vid, texts=[exps[a]['exp'], exps[b]['exp']],
+               obj_ids=[exps[a]['obj_id'], exps[b]['obj_id']]),
+          open(out, 'w'))
 PY
-)
-TEXT_A=${TEXT_A//_/ }
-TEXT_B=${TEXT_B//_/ }
-echo "[quickstart] demo on $VIDEO: \"$TEXT_A\" / \"$TEXT_B\""
+VIDEO=$("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))['video'])" "$PAIR_FILE")
+mapfile -t TEXTS < <("$PYTHON" -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))['texts']))" "$PAIR_FILE")
+echo "[quickstart] demo on $VIDEO: \"${TEXTS[0]}\" / \"${TEXTS[1]}\""
 "$PYTHON" demo/video_demo.py "$DATA/valid/JPEGImages/$VIDEO" "$CONFIG" \
-  "$CKPT" --text "$TEXT_A" "$TEXT_B" --out-dir "$WORK/demo"
+  "$CKPT" --text "${TEXTS[@]}" --out-dir "$WORK/demo" --overwrite
+"$PYTHON" tools/analysis_tools/score_demo_masks.py "$WORK/demo" \
+  "$DATA/valid/Annotations/$VIDEO" --obj-ids $("$PYTHON" -c "import json,sys; print(' '.join(json.load(open(sys.argv[1]))['obj_ids']))" "$PAIR_FILE") \
+  | tee "$WORK/demo_iou.txt"
 
+metric() { grep -o "$1: [0-9.]*" "$WORK/test_metrics.txt" | tail -1 | cut -d' ' -f2; }
 echo
 echo "[quickstart] done."
+echo "  training time:     ${TRAIN_SECONDS} s (tools/train.py, validation included)"
 echo "  checkpoint:        $CKPT"
-echo "  J&F (valid split): $(grep -o "ref_ytvos/J&F: [0-9.]*" "$WORK/test_metrics.txt" | tail -1)"
+echo "  learning curve:    $WORK/learning_curve.png"
+echo "  J&F (valid split): $(metric 'ref_ytvos/J&F')"
+echo "  swap pairs solved: $(metric 'ref_ytvos/swap_pairs_solved') of $(metric 'ref_ytvos/num_swap_pairs') (both sentences J > 0.5)"
 echo "  submission zip:    $WORK/test/RefYTVOSSubmissionMetric/submission.zip"
-echo "  demo overlay:      $WORK/demo/overlay.mp4 (frames in $WORK/demo/overlay/)"
+echo "  demo ($VIDEO):   $WORK/demo/overlay.mp4, $WORK/demo/strip.png"
+sed 's/^/    /' "$WORK/demo_iou.txt"

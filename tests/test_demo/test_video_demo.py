@@ -59,8 +59,47 @@ def test_demo_on_frame_folder(tmp_path, checkpoint):
     cap.release()
     assert not osp.exists(str(out / 'overlay.mp4.part.mp4'))
     lines = (out / 'sentences.txt').read_text().splitlines()
-    # one chosen subject per clip of 2 frames -> 3 clips
+    # one chosen subject per clip of 2 frames -> 3 clips, mean score, text
     assert len(lines) == 2 and lines[1].count('|') == 2
+    index, _, score, text = lines[1].split('\t')
+    assert index == '1' and text == 'the blue square on the left'
+    assert 0 <= float(score) <= 1
+    # small frames are shown upscaled (48 -> 384 px) with a legend below
+    vis = cv2.imread(str(out / 'overlay' / '00000.jpg'))
+    assert vis.shape[1] == 64 * 8 and vis.shape[0] > 48 * 8
+    legend = vis[48 * 8:]
+    assert (legend.reshape(-1, 3).min(1) > 200).mean() > 0.5  # white panel
+    # strip.png: a header, then a title row and a row of 5 tiles per
+    # sentence (48 px frames shown 4x, 6 px gaps)
+    strip = cv2.imread(str(out / 'strip.png'))
+    assert strip.shape[1] == 5 * 64 * 4 + 4 * 6
+    assert strip.shape[0] > 2 * 48 * 4
+
+    # a second run into the same folder is refused ...
+    with pytest.raises(ValueError, match='earlier run'):
+        demo.main([str(folder), TINY_CFG, checkpoint, '--text', 'a dog',
+                   '--out-dir', str(out)])
+    # ... or replaces exactly the earlier outputs with --overwrite
+    (out / 'notes.txt').write_text('keep me')
+    assert demo.main([
+        str(folder), TINY_CFG, checkpoint, '--text', 'a dog', '--out-dir',
+        str(out), '--overwrite', '--no-video', '--strip-frames', '0'
+    ]) == 0
+    assert sorted(os.listdir(out / 'masks')) == ['0']
+    assert not osp.exists(str(out / 'overlay.mp4'))
+    assert not osp.exists(str(out / 'strip.png'))
+    assert (out / 'notes.txt').read_text() == 'keep me'
+
+
+def test_demo_legend_entry_and_strip_indices():
+    demo = _load_demo()
+    assert demo.strip_indices(10, 5) == [0, 2, 4, 7, 9]
+    assert demo.strip_indices(3, 5) == [0, 1, 2]
+    assert demo.strip_indices(0, 5) == []
+    entry = demo.legend_entry(1, 'the red circle near the square',
+                              'the red circle', 0.876)
+    assert entry == ('[1] "the red circle near the square"  subject '
+                     '"the red circle", score 0.88')
 
 
 def test_demo_on_video_file(tmp_path, checkpoint):

@@ -19,6 +19,42 @@ def test_extract_noun_chunks_char_spans():
     ]
 
 
+@pytest.mark.parametrize('text, phrases', [
+    # the parser gives no chunk: "moving" is the root
+    ('the small plain diamond moving left', ['the small plain diamond']),
+    # the parser tags "square" as an adjective and loses the subject
+    ('the small striped square far from the big orange diamond',
+     ['the small striped square', 'the big orange diamond']),
+    # participle clauses mistagged as nouns are cut off
+    ('the purple square standing still', ['the purple square']),
+    ('the square moving left', ['the square']),
+    ('the blue star going up', ['the blue star']),
+    # two-word relations are cut off ("right of", "next to", "far from")
+    ('the diamond right of the small blue star',
+     ['the diamond', 'the small blue star']),
+    ('the small purple square next to the circle',
+     ['the small purple square', 'the circle']),
+    ('the big purple striped triangle far from the dotted diamond',
+     ['the big purple striped triangle', 'the dotted diamond']),
+    # a phrase that spaCy splits in two is kept whole
+    ('the green striped square', ['the green striped square']),
+])
+def test_extract_noun_chunks_caption_fragments(text, phrases):
+    assert [text[s:e] for s, e in extract_noun_chunks(text)] == phrases
+
+
+@pytest.mark.parametrize('text, phrases', [
+    ('a man wearing a black hat is walking', ['a man', 'a black hat']),
+    ('the front wheel of the bike', ['the front wheel', 'the bike']),
+    ('the tall building on the left', ['the tall building', 'the left']),
+    ('a very big brown dog', ['a very big brown dog']),
+    ('it is a bird flying in the sky', ['it', 'a bird', 'the sky']),
+    ('people', ['people']),
+])
+def test_extract_noun_chunks_keeps_well_parsed_phrases(text, phrases):
+    assert [text[s:e] for s, e in extract_noun_chunks(text)] == phrases
+
+
 def test_extract_noun_chunks_edge_cases():
     assert extract_noun_chunks('running fast') == []
     assert extract_noun_chunks('   ') == []

@@ -11,7 +11,7 @@ from mmengine.logging import MMLogger
 
 from dmformer.evaluation.functional import save_binary_png
 from dmformer.registry import METRICS
-from .rvos_jf_metric import _log_per_video
+from .rvos_jf_metric import _log_per_video, score_swap_pairs
 from .utils import (get_field, get_frame_ids, get_masks, sample_name,
                     score_masks, summarize_jf)
 
@@ -85,6 +85,9 @@ class RefYTVOSSubmissionMetric(BaseMetric):
             ``'ref_ytvos'``.
         collect_dir (str, optional): See
             :class:`mmengine.evaluator.BaseMetric`.
+        swap_pairs_file (str, optional): Also score the swap pairs of the
+            synthetic data when J&F is scored (see
+            :class:`RVOSJFMetric`). Defaults to None.
     """
     default_prefix: Optional[str] = 'ref_ytvos'
 
@@ -94,11 +97,13 @@ class RefYTVOSSubmissionMetric(BaseMetric):
                  meta_file: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
-                 collect_dir: Optional[str] = None) -> None:
+                 collect_dir: Optional[str] = None,
+                 swap_pairs_file: Optional[str] = None) -> None:
         super().__init__(
             collect_device=collect_device,
             prefix=prefix,
             collect_dir=collect_dir)
+        self.swap_pairs_file = swap_pairs_file
         self.outfile_prefix = outfile_prefix
         self.zip_name = zip_name
         self.meta_file = meta_file
@@ -184,4 +189,8 @@ class RefYTVOSSubmissionMetric(BaseMetric):
                 'F': summary['F'] * 100,
                 'J&F': summary['JF'] * 100
             })
+            if self.swap_pairs_file is not None:
+                metrics.update(
+                    score_swap_pairs(summary['per_exp'],
+                                     self.swap_pairs_file))
         return metrics

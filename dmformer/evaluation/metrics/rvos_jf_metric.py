@@ -2,7 +2,7 @@
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
@@ -39,6 +39,12 @@ class RVOSJFMetric(BaseMetric):
             per-expression scores (fractions) to this JSON file as
             ``{video_id: {exp_id: {"J": .., "F": .., "JF": ..}}}``, e.g. to
             score a subset of expressions afterwards. Defaults to None.
+        swap_pairs_file (str, optional): A ``swap_pairs.json`` of the
+            synthetic data (``{"pairs": [[[video, exp], [video, exp]], ...]}``:
+            two expressions with the same words and different referents).
+            If given, also report ``swap_J&F`` (J&F over the expressions of
+            the pairs), ``swap_pairs_solved`` (pairs whose two expressions
+            both reach J > 0.5) and ``num_swap_pairs``. Defaults to None.
     """
     default_prefix: Optional[str] = 'rvos'
 
@@ -47,13 +53,15 @@ class RVOSJFMetric(BaseMetric):
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None,
                  log_per_video: bool = True,
-                 per_expression_file: Optional[str] = None) -> None:
+                 per_expression_file: Optional[str] = None,
+                 swap_pairs_file: Optional[str] = None) -> None:
         super().__init__(
             collect_device=collect_device,
             prefix=prefix,
             collect_dir=collect_dir)
         self.log_per_video = log_per_video
         self.per_expression_file = per_expression_file
+        self.swap_pairs_file = swap_pairs_file
 
     def process(self, data_batch: dict, data_samples: Sequence) -> None:
         """Score the samples of one batch and store per-frame J and F.
@@ -94,12 +102,61 @@ class RVOSJFMetric(BaseMetric):
             _log_per_video(summary)
         if self.per_expression_file is not None:
             _dump_per_expression(summary, self.per_expression_file)
-        return {
+        metrics = {
             'J': summary['J'] * 100,
             'F': summary['F'] * 100,
             'J&F': summary['JF'] * 100,
             'num_expressions': len(summary['per_exp'])
         }
+        if self.swap_pairs_file is not None:
+            metrics.update(
+                score_swap_pairs(summary['per_exp'], self.swap_pairs_file))
+        return metrics
+
+
+def score_swap_pairs(per_exp: Dict[Tuple[str, str], dict],
+                     swap_pairs_file: str) -> Dict[str, float]:
+    """Scores of the swap pairs of the synthetic data.
+
+    Args:
+        per_exp (dict): ``(video_id, exp_id)`` -> scores with ``J`` and
+            ``JF`` (fractions), as in :func:`summarize_jf`.
+        swap_pairs_file (str): ``swap_pairs.json`` with ``{"pairs":
+            [[[video, exp], [video, exp]], ...]}``.
+
+    Returns:
+        dict: ``swap_J&F`` (percent, mean over the expressions of the
+        pairs), ``swap_pairs_solved`` (pairs whose two expressions both
+        reach J > 0.5) and ``num_swap_pairs``.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is malformed, or an expression of a pair was
+            not scored (named).
+    """
+    if not osp.isfile(swap_pairs_file):
+        raise FileNotFoundError(
+            f'swap_pairs_file not found: {swap_pairs_file}')
+    try:
+        with open(swap_pairs_file) as f:
+            pairs = [[(str(v), str(e)) for v, e in pair]
+                     for pair in json.load(f)['pairs']]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f'{swap_pairs_file}: not a swap_pairs.json '
+                         f'({e!r})') from e
+    jf, solved = [], 0
+    for pair in pairs:
+        for key in pair:
+            if key not in per_exp:
+                raise ValueError(f'{swap_pairs_file}: expression {key} of a '
+                                 'swap pair was not evaluated')
+        jf += [per_exp[key]['JF'] for key in pair]
+        solved += all(per_exp[key]['J'] > 0.5 for key in pair)
+    return {
+        'swap_J&F': 100 * sum(jf) / max(len(jf), 1),
+        'swap_pairs_solved': solved,
+        'num_swap_pairs': len(pairs)
+    }
 
 
 def _dump_per_expression(summary: dict, path: str) -> None:

@@ -75,6 +75,25 @@ class DMFormerHead(BaseModule):
             ``naive_dice=True, eps=1`` (5).
         with_aux_loss (bool): Whether to add the losses of the intermediate
             decoder layers. Defaults to True.
+        loss_ref_map (dict, optional): Training-only auxiliary loss on a
+            *referring map*: a linear layer scores every stride-8 token of
+            the interaction memory and the scores are supervised with the
+            referred object's mask (average-pooled to stride 8, so boundary
+            cells get soft targets). It gives the text-vision fusion a
+            direct, dense signal to mark the referent, which speeds up
+            grounding when everything is trained from scratch. None (the
+            default, as the paper model) disables it; the predictions never
+            use it.
+        loss_ref_map_dice (dict, optional): Dice loss on the same map; only
+            used with ``loss_ref_map``. Defaults to None.
+        loss_query (dict, optional): Training-only auxiliary loss that
+            treats the choice of the query as a classification over the Q
+            queries of a frame: a softmax cross-entropy on the class logits
+            with the matched query as the target, in every valid frame and
+            decoder layer. The sigmoid class loss scores each query on its
+            own; this one compares them, which is exactly how a query is
+            picked at test time (the highest score). None (the default, as
+            the paper model) disables it.
         test_cfg (dict, optional): ``mask_thr`` (default 0.5) and
             ``return_mask_probs`` (default False: also return the float
             mask probabilities as ``mask_probs``, e.g. for Ref-DAVIS).
@@ -144,6 +163,9 @@ class DMFormerHead(BaseModule):
             eps=1.0,
             loss_weight=5.0),
         with_aux_loss: bool = True,
+        loss_ref_map: OptConfigType = None,
+        loss_ref_map_dice: OptConfigType = None,
+        loss_query: OptConfigType = None,
         test_cfg: OptConfigType = dict(mask_thr=0.5),
         init_cfg: OptMultiConfig = None
     ) -> None:
@@ -187,6 +209,15 @@ class DMFormerHead(BaseModule):
         self.loss_iou = MODELS.build(copy.deepcopy(loss_iou))
         self.loss_mask = MODELS.build(copy.deepcopy(loss_mask))
         self.loss_dice = MODELS.build(copy.deepcopy(loss_dice))
+        self.loss_query = MODELS.build(copy.deepcopy(loss_query)) \
+            if loss_query is not None else None
+        self.with_ref_map = loss_ref_map is not None
+        if self.with_ref_map:
+            self.ref_map_fc = nn.Linear(embed_dims, 1)
+            self.loss_ref_map = MODELS.build(copy.deepcopy(loss_ref_map))
+            self.loss_ref_map_dice = MODELS.build(
+                copy.deepcopy(loss_ref_map_dice)) \
+                if loss_ref_map_dice is not None else None
 
     def init_weights(self) -> None:
         """Initialize weights like the official model.
@@ -309,6 +340,11 @@ class DMFormerHead(BaseModule):
         all_bbox_preds = torch.stack(all_bbox_preds).view(
             num_layers, b, t, q, 4)
 
+        ref_map = None
+        if self.with_ref_map and self.training:
+            # stride-8 level of the memory: (B*T, h*w, D) -> (B, T, h, w)
+            h8, w8 = pixel_inputs['mlvl_pad_masks'][1].shape[-2:]
+            ref_map = self.ref_map_fc(memory[:, :h8 * w8]).view(b, t, h8, w8)
         mask_feats = self._forward_pixel_decoder(memory, pixel_inputs,
                                                  word_feats, word_pad_mask,
                                                  text_pos, num_frames)
@@ -332,7 +368,8 @@ class DMFormerHead(BaseModule):
         return dict(
             all_cls_scores=all_cls_scores,
             all_bbox_preds=all_bbox_preds,
-            all_mask_preds=all_mask_preds)
+            all_mask_preds=all_mask_preds,
+            **({} if ref_map is None else dict(ref_map_logits=ref_map)))
 
     def _forward_pixel_decoder(self, memory: Tensor,
                                pixel_inputs: Dict[str, List[Tensor]],
@@ -475,6 +512,34 @@ class DMFormerHead(BaseModule):
             prefix = '' if lvl == num_layers - 1 else f'd{lvl}.'
             for key, value in layer_losses.items():
                 losses[prefix + key] = value
+        if head_outs.get('ref_map_logits') is not None:
+            losses.update(
+                self.loss_ref_map_by_feat(head_outs['ref_map_logits'],
+                                          targets['gt_masks']))
+        return losses
+
+    def loss_ref_map_by_feat(self, ref_map: Tensor,
+                             gt_masks: Tensor) -> Dict[str, Tensor]:
+        """Auxiliary referring-map losses (see ``loss_ref_map``).
+
+        Args:
+            ref_map (Tensor): Logits at stride 8, (B, T, h8, w8).
+            gt_masks (Tensor): Binary GT masks sampled at stride 4,
+                (B, T, h4, w4) with h4 = 2 * h8.
+
+        Returns:
+            dict[str, Tensor]: ``loss_ref_map`` and, when configured,
+            ``loss_ref_map_dice``.
+        """
+        b, t, h, w = ref_map.shape
+        # (B, T, h4, w4) -> (B, T, h8, w8): share of object cells
+        target = F.adaptive_avg_pool2d(gt_masks.flatten(0, 1), (h, w))
+        target = target.view(b * t, h * w).to(ref_map.dtype)
+        logits = ref_map.reshape(b * t, h * w)
+        losses = dict(loss_ref_map=self.loss_ref_map(logits, target))
+        if self.loss_ref_map_dice is not None:
+            losses['loss_ref_map_dice'] = self.loss_ref_map_dice(
+                logits, target)
         return losses
 
     def loss_by_feat_single(self, cls_scores: Tensor, bbox_preds: Tensor,
@@ -531,12 +596,20 @@ class DMFormerHead(BaseModule):
         loss_mask = self.loss_mask(
             masks, gt_masks, avg_factor=num_boxes * (t * h * w))
         loss_dice = self.loss_dice(masks, gt_masks, avg_factor=num_boxes)
-        return dict(
+        losses = dict(
             loss_cls=loss_cls,
             loss_bbox=loss_bbox,
             loss_iou=loss_iou,
             loss_mask=loss_mask,
             loss_dice=loss_dice)
+        if self.loss_query is not None:
+            # (B, T, Q, K) -> (B*T, Q): best class logit of every query
+            logits = cls_scores.max(-1)[0].reshape(b * t, q)
+            target = matched[:, None].expand(b, t).reshape(b * t)
+            weight = gt_valid.reshape(b * t).to(logits.dtype)
+            losses['loss_query'] = self.loss_query(
+                logits, target, weight, avg_factor=num_boxes)
+        return losses
 
     def predict(self,
                 head_outs: Dict[str, Tensor],

@@ -123,3 +123,42 @@ def test_per_expression_file(tmp_path):
     table = json.load(open(path))
     assert table['v1']['0'] == {'J': 1.0, 'F': 1.0, 'JF': 1.0}
     assert table['v1']['1']['J'] == pytest.approx(0.5)
+
+
+def test_swap_pair_scores(tmp_path):
+    import json
+    pairs_file = tmp_path / 'swap_pairs.json'
+    pairs_file.write_text(
+        json.dumps({'pairs': [[['v1', '0'], ['v1', '1']],
+                              [['v2', '0'], ['v2', '1']]]}))
+    metric = RVOSJFMetric(
+        swap_pairs_file=str(pairs_file), log_per_video=False)
+    gt = _square(2)
+    half = gt.clone()
+    half[0] = False  # J = 0.5: not enough to solve a pair
+    wrong = _square(2, box=(14, 14, 18, 18))  # J = 0
+    metric.process({}, [
+        _dict_sample('v1', '0', gt.clone(), gt),
+        _dict_sample('v1', '1', gt.clone(), gt),
+        _dict_sample('v2', '0', gt.clone(), gt),
+        _dict_sample('v2', '1', half, gt),
+        _dict_sample('v3', '0', wrong, gt),  # not in a pair
+    ])
+    res = metric.evaluate(size=5)
+    assert res['rvos/swap_pairs_solved'] == 1
+    assert res['rvos/num_swap_pairs'] == 2
+    # J&F of the 4 paired expressions: 1, 1, 1 and (0.5 + F) / 2
+    assert 75 < res['rvos/swap_J&F'] < 100
+    assert res['rvos/num_expressions'] == 5
+
+    # a pair whose expression was not evaluated is named
+    metric = RVOSJFMetric(
+        swap_pairs_file=str(pairs_file), log_per_video=False)
+    metric.process({}, [_dict_sample('v1', '0', gt.clone(), gt)])
+    with pytest.raises(ValueError, match=r"\('v1', '1'\)"):
+        metric.evaluate(size=1)
+    metric = RVOSJFMetric(
+        swap_pairs_file=str(tmp_path / 'missing.json'), log_per_video=False)
+    metric.process({}, [_dict_sample('v1', '0', gt.clone(), gt)])
+    with pytest.raises(FileNotFoundError, match='missing.json'):
+        metric.evaluate(size=1)
