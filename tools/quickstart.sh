@@ -4,8 +4,9 @@
 #   2. generate the synthetic Ref-YouTube-VOS-layout dataset,
 #   3. train the tiny DMFormer config on CPU (about 10 minutes, 2 cores,
 #      validated along the way) and plot its learning curve,
-#   4. evaluate J&F and the swap pairs on the synthetic valid split (+ a
-#      submission zip),
+#   4. evaluate J&F, the swap pairs and the chosen subject phrases on the
+#      synthetic valid split (+ a submission zip), and on a valid split
+#      drawn with another seed (HELDOUT_SEED, default 1234),
 #   5. run the demo on a valid video with a swap pair of sentences and score
 #      its masks against the video's ground truth.
 # Re-running reuses the installed packages and the generated data.
@@ -50,6 +51,22 @@ echo "[quickstart] evaluating $CKPT on the synthetic valid split"
 "$PYTHON" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK/test" \
   | tee "$WORK/test_metrics.txt"
 
+# the same checkpoint on a valid split drawn with another generator seed:
+# new videos and sentences, so the score must come from the learned task
+HELDOUT_SEED=${HELDOUT_SEED:-1234}
+HELDOUT=data/synthetic-rvos-valid-seed$HELDOUT_SEED
+if [ ! -f "$HELDOUT/synthetic_rvos_info.json" ]; then
+  "$PYTHON" tools/dataset_converters/make_synthetic_rvos.py --out "$HELDOUT" \
+    --num-train 1 --seed "$HELDOUT_SEED" --overwrite
+fi
+echo "[quickstart] evaluating on the valid split of seed $HELDOUT_SEED"
+"$PYTHON" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK/test_seed$HELDOUT_SEED" \
+  --cfg-options "test_dataloader.dataset.data_root=$HELDOUT/" \
+  "test_evaluator.meta_file=$HELDOUT/meta_expressions/valid/meta_expressions.json" \
+  "test_evaluator.swap_pairs_file=$HELDOUT/meta_expressions/valid/swap_pairs.json" \
+  "test_evaluator.subject_label_file=$HELDOUT/meta_expressions/valid/subject_labels.json" \
+  | tee "$WORK/test_metrics_seed$HELDOUT_SEED.txt"
+
 # the first swap pair of the valid split: same words, different objects
 PAIR_FILE="$WORK/demo_pair.json"
 "$PYTHON" - "$DATA" "$PAIR_FILE" <<'PY'
@@ -72,7 +89,7 @@ echo "[quickstart] demo on $VIDEO: \"${TEXTS[0]}\" / \"${TEXTS[1]}\""
   "$DATA/valid/Annotations/$VIDEO" --obj-ids $("$PYTHON" -c "import json,sys; print(' '.join(json.load(open(sys.argv[1]))['obj_ids']))" "$PAIR_FILE") \
   | tee "$WORK/demo_iou.txt"
 
-metric() { grep -o "$1: [0-9.]*" "$WORK/test_metrics.txt" | tail -1 | cut -d' ' -f2; }
+metric() { grep -o "$1: [0-9.]*" "${2:-$WORK/test_metrics.txt}" | tail -1 | cut -d' ' -f2; }
 echo
 echo "[quickstart] done."
 echo "  training time:     ${TRAIN_SECONDS} s (tools/train.py, validation included)"
@@ -80,6 +97,9 @@ echo "  checkpoint:        $CKPT"
 echo "  learning curve:    $WORK/learning_curve.png"
 echo "  J&F (valid split): $(metric 'ref_ytvos/J&F')"
 echo "  swap pairs solved: $(metric 'ref_ytvos/swap_pairs_solved') of $(metric 'ref_ytvos/num_swap_pairs') (both sentences J > 0.5)"
+echo "  subject phrases:   $(metric 'ref_ytvos/subject_acc')% chosen right"
+SEED_METRICS="$WORK/test_metrics_seed$HELDOUT_SEED.txt"
+echo "  valid split of seed $HELDOUT_SEED: J&F $(metric 'ref_ytvos/J&F' "$SEED_METRICS"), swap pairs solved $(metric 'ref_ytvos/swap_pairs_solved' "$SEED_METRICS") of $(metric 'ref_ytvos/num_swap_pairs' "$SEED_METRICS"), subject phrases $(metric 'ref_ytvos/subject_acc' "$SEED_METRICS")%"
 echo "  submission zip:    $WORK/test/RefYTVOSSubmissionMetric/submission.zip"
 echo "  demo ($VIDEO):   $WORK/demo/overlay.mp4, $WORK/demo/strip.png"
 sed 's/^/    /' "$WORK/demo_iou.txt"

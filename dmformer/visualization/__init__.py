@@ -1,7 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from .rvos_drawing import (PALETTE, draw_legend, draw_masks,
-                           frame_with_legend, make_strip, sentence_colour,
-                           upscale_factor)
+from .rvos_drawing import (PALETTE, draw_legend, draw_masks, frame_with_legend,
+                           make_strip, sentence_colour, upscale_factor)
 
 __all__ = [
     'PALETTE', 'draw_legend', 'draw_masks', 'frame_with_legend',

@@ -51,3 +51,17 @@ def test_schedule_is_stretched_with_the_budget():
     assert tool.schedule_options(cfg, 1400) == [
         'param_scheduler.1.milestones=[1120]', 'param_scheduler.1.end=1400'
     ]
+
+
+def test_format_table():
+    tool = _tool()
+    runs = [{'J&F': 50., 'swap J&F': 40., 'swap pairs solved': 6},
+            {'J&F': 60., 'swap J&F': 50., 'swap pairs solved': 8}]
+    res = dict(
+        mean={k: sum(r[k] for r in runs) / 2 for k in runs[0]},
+        std={'J&F': 5., 'swap J&F': 5., 'swap pairs solved': 1.})
+    table = tool.format_table({'dmformer_tiny_synthetic': res})
+    lines = table.splitlines()
+    assert lines[0] == '| config | J&F | swap J&F | swap pairs solved |'
+    assert lines[2] == ('| `dmformer_tiny_synthetic` | 55.00 ± 5.00 | '
+                        '45.00 ± 5.00 | 7.00 ± 1.00 |')

@@ -51,9 +51,20 @@ def paper_model():
 
 
 @pytest.fixture(scope='module')
-def tiny_model():
+def paper_tiny_cfg(tmp_path_factory):
+    """The tiny config without its training-only referring-map layer,
+    which the official model does not have."""
+    path = tmp_path_factory.mktemp('cfg') / 'tiny_paper_heads.py'
+    path.write_text(f'_base_ = {TINY_CFG!r}\n'
+                    'model = dict(head=dict(loss_ref_map=None, '
+                    'loss_ref_map_dice=None))\n')
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def tiny_model(paper_tiny_cfg):
     torch.manual_seed(0)
-    return build_model_from_config(TINY_CFG)
+    return build_model_from_config(paper_tiny_cfg)
 
 
 # ---------------------------------------------------------------------------
@@ -265,13 +276,13 @@ def test_official_errors(paper_model):
         convert_dmformer_official(bad)
 
 
-def test_official_tool(tiny_model, tmp_path, capsys):
+def test_official_tool(tiny_model, paper_tiny_cfg, tmp_path, capsys):
     official = _fake_official(tiny_model)
     src, dst = str(tmp_path / 'official.pth'), str(tmp_path / 'mm.pth')
     # official checkpoints also store the argparse namespace
     torch.save(
         dict(model=official, epoch=5, args=argparse.Namespace(lr=1e-4)), src)
-    assert official_tool.main([src, dst, '--config', TINY_CFG]) == 0
+    assert official_tool.main([src, dst, '--config', paper_tiny_cfg]) == 0
     assert 'OK' in capsys.readouterr().out
     ckpt = torch.load(dst, weights_only=True)
     assert ckpt['meta']['source_format'] == 'dmformer-official'
@@ -283,7 +294,7 @@ def test_official_tool(tiny_model, tmp_path, capsys):
     official['controller.layers.2.weight'] = torch.zeros(3, 64)
     torch.save(dict(model=official), src)
     dst2 = str(tmp_path / 'mm2.pth')
-    assert official_tool.main([src, dst2, '--config', TINY_CFG]) == 1
+    assert official_tool.main([src, dst2, '--config', paper_tiny_cfg]) == 1
     assert 'shape mismatches: 1' in capsys.readouterr().out
     assert not osp.exists(dst2)
 
@@ -343,13 +354,14 @@ def test_glip_mmdet_format_gives_the_same(tiny_model):
     assert sum(len(v) for v in report.skipped.values()) == 4
 
 
-def test_glip_tool_and_checker(tiny_model, tmp_path, capsys):
+def test_glip_tool_and_checker(tiny_model, paper_tiny_cfg, tmp_path,
+                               capsys):
     fmt = 'official'
     from mmengine.runner import load_checkpoint
     src, dst = str(tmp_path / 'glip.pth'), str(tmp_path / 'dmformer.pth')
     torch.save(dict(model=_fake_glip(tiny_model, fmt)), src)
     assert glip_tool.main([src, dst, '--format', fmt, '--config',
-                           TINY_CFG]) == 0
+                           paper_tiny_cfg]) == 0
     out = capsys.readouterr().out
     assert 'missing keys (NOT allowed): 0' in out and 'OK' in out
     ckpt = torch.load(dst, weights_only=True)
@@ -364,7 +376,7 @@ def test_glip_tool_and_checker(tiny_model, tmp_path, capsys):
 
     # `load_from`-style partial loading: provided parts equal the source,
     # the rest keeps its initialisation
-    model = build_model_from_config(TINY_CFG)
+    model = build_model_from_config(paper_tiny_cfg)
     nn.init.constant_(model.backbone.patch_embed.projection.weight, 0.)
     before = model.head.query_embedding.weight.clone()
     load_checkpoint(model, dst, strict=False)
@@ -376,34 +388,36 @@ def test_glip_tool_and_checker(tiny_model, tmp_path, capsys):
     # the checker: fine with the rest allowed to be missing ...
     allow = ['text_encoder.resizer', 'input_proj', 'neck', 'head',
              'subject_head']
-    assert check_tool.main([TINY_CFG, dst, '--allow-missing'] + allow) == 0
+    assert check_tool.main([paper_tiny_cfg, dst, '--allow-missing'] +
+                           allow) == 0
     out = capsys.readouterr().out
     assert 'OK' in out
     # ... fails without, reporting counts per top-level module
-    assert check_tool.main([TINY_CFG, dst, '--max-keys', '0']) == 1
+    assert check_tool.main([paper_tiny_cfg, dst, '--max-keys', '0']) == 1
     out = capsys.readouterr().out
     n_head = sum(k.startswith('head.') for k in ours)
     assert f'    head{n_head:>24}' in out and 'FAILED' in out
 
 
-def test_checker_unexpected_and_mismatch(tiny_model, tmp_path, capsys):
+def test_checker_unexpected_and_mismatch(tiny_model, paper_tiny_cfg,
+                                         tmp_path, capsys):
     ours = tiny_model.state_dict()
     sd = OrderedDict(('module.' + k, v) for k, v in ours.items())
     path = str(tmp_path / 'full.pth')
     torch.save(dict(state_dict=sd), path)
-    assert check_tool.main([TINY_CFG, path]) == 0
+    assert check_tool.main([paper_tiny_cfg, path]) == 0
     capsys.readouterr()
 
     sd['module.head.extra.weight'] = torch.zeros(2)
     torch.save(dict(state_dict=sd), path)
-    assert check_tool.main([TINY_CFG, path]) == 1
+    assert check_tool.main([paper_tiny_cfg, path]) == 1
     out = capsys.readouterr().out
     assert 'unexpected keys: 1' in out and 'head.extra.weight' in out
 
     del sd['module.head.extra.weight']
     sd['module.head.query_embedding.weight'] = torch.zeros(3, 3)
     torch.save(dict(state_dict=sd), path)
-    assert check_tool.main([TINY_CFG, path]) == 1
+    assert check_tool.main([paper_tiny_cfg, path]) == 1
     out = capsys.readouterr().out
     shape = tuple(ours['head.query_embedding.weight'].shape)
     assert f'head.query_embedding.weight: checkpoint (3, 3) vs model ' \

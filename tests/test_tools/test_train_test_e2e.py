@@ -49,6 +49,14 @@ def _data_options(root, iters):
         f'test_dataloader.dataset.data_root={root}',
         f'test_evaluator.meta_file={root}'
         'meta_expressions/valid/meta_expressions.json',
+        f'val_evaluator.swap_pairs_file={root}'
+        'meta_expressions/valid/swap_pairs.json',
+        f'test_evaluator.swap_pairs_file={root}'
+        'meta_expressions/valid/swap_pairs.json',
+        f'val_evaluator.subject_label_file={root}'
+        'meta_expressions/valid/subject_labels.json',
+        f'test_evaluator.subject_label_file={root}'
+        'meta_expressions/valid/subject_labels.json',
         'train_dataloader.batch_size=2',
         f'train_cfg.max_iters={iters}',
         f'train_cfg.val_interval={iters}',

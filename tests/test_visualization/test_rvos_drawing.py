@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from dmformer.visualization import (draw_legend, draw_masks,
-                                    frame_with_legend, make_strip,
-                                    sentence_colour, upscale_factor)
+from dmformer.visualization import (draw_legend, draw_masks, frame_with_legend,
+                                    make_strip, sentence_colour,
+                                    upscale_factor)
 
 
 def _frame(h=112, w=112):

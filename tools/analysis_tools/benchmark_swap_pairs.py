@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Proof of learning: the decoupled model vs its context-only ablation.
+"""Proof of learning: the decoupled model vs its single-branch ablations.
 
 Trains each config with the same budget and seed(s) on the synthetic data
 (tools/dataset_converters/make_synthetic_rvos.py), evaluates J&F on the
@@ -9,8 +9,12 @@ the blue square" vs "the blue square next to the red circle", which have the
 same words but different referents, so a bag-of-words reading cannot tell
 them apart.
 
-Example (about 2 x 10 minutes on 2 CPU cores per seed):
-    python tools/analysis_tools/benchmark_swap_pairs.py --seeds 0
+The default configs are the decoupled tiny model and its context-only and
+subject-only ablations; every (config, seed) run prints its scores when it
+ends and the table gives mean +- standard deviation over the seeds.
+
+Example (about 3 x 10 minutes on 2 CPU cores per seed):
+    python tools/analysis_tools/benchmark_swap_pairs.py --seeds 0 1 2
 """
 import argparse
 import json
@@ -26,6 +30,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIGS = [
     'configs/dmformer/dmformer_tiny_synthetic.py',
     'configs/dmformer/dmformer_tiny_synthetic_context-only.py',
+    'configs/dmformer/dmformer_tiny_synthetic_subject-only.py',
 ]
 
 
@@ -60,9 +65,24 @@ def summarize(per_exp: Dict[str, Dict[str, dict]],
         'J&F': 100 * float(np.mean(all_jf)),
         'swap J&F': 100 * float(np.mean(swap_jf)),
         'swap pairs solved %': 100 * float(np.mean(pairs_ok)),
+        'swap pairs solved': int(np.sum(pairs_ok)),
         'num_expressions': len(all_jf),
         'num_swap_expressions': len(swap_keys),
     }
+
+
+TABLE_KEYS = ('J&F', 'swap J&F', 'swap pairs solved')
+
+
+def format_table(results: Dict[str, dict]) -> str:
+    """Markdown table of ``mean +- std`` per config (see :func:`main`)."""
+    lines = ['| config | ' + ' | '.join(TABLE_KEYS) + ' |',
+             '|---' * (len(TABLE_KEYS) + 1) + '|']
+    for name, res in results.items():
+        cells = [f'{res["mean"][k]:.2f} ± {res["std"][k]:.2f}'
+                 for k in TABLE_KEYS]
+        lines.append(f'| `{name}` | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
 
 
 def schedule_options(config: str, iters: int) -> List[str]:
@@ -98,6 +118,14 @@ def train_and_score(config: str, seed: int, iters: int, data_root: str,
         f'val_dataloader.dataset.data_root={root}',
         f'val_evaluator.per_expression_file={per_exp_file}',
     ]
+    # evaluator files of the data root, where the config uses them
+    from mmengine.config import Config
+    evaluator = Config.fromfile(config).val_evaluator
+    for key, name in (('swap_pairs_file', 'swap_pairs.json'),
+                      ('subject_label_file', 'subject_labels.json')):
+        if evaluator.get(key, None):
+            options.append(
+                f'val_evaluator.{key}={root}meta_expressions/valid/{name}')
     cmd = [
         sys.executable,
         osp.join(ROOT, 'tools/train.py'), config, '--work-dir', work_dir,
@@ -136,6 +164,8 @@ def main() -> None:
             per_exp = train_and_score(config, seed, iters, args.data_root,
                                       work_dir)
             runs.append(summarize(per_exp, swap_keys))
+            print(f'{name} seed {seed}: ' + ', '.join(
+                f'{k} {runs[-1][k]:.2f}' for k in TABLE_KEYS), flush=True)
         results[name] = dict(
             iters=iters,
             seeds=args.seeds,
@@ -143,16 +173,14 @@ def main() -> None:
             mean={
                 k: float(np.mean([r[k] for r in runs]))
                 for k in runs[0]
-            })
+            },
+            std={k: float(np.std([r[k] for r in runs]))
+                 for k in runs[0]})
 
-    keys = ['J&F', 'swap J&F', 'swap pairs solved %']
-    print(f'\n{"config":<44}' + ''.join(f'{k:>22}' for k in keys))
-    for name, res in results.items():
-        print(f'{name:<44}' + ''.join(f'{res["mean"][k]:>22.2f}'
-                                      for k in keys))
+    print(format_table(results))
     print(f'(valid split: {runs[0]["num_expressions"]} expressions, '
           f'{runs[0]["num_swap_expressions"]} in swap pairs; seeds '
-          f'{args.seeds}; mean over seeds)')
+          f'{args.seeds}; mean +- std over seeds)')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(results, f, indent=1)

@@ -4,9 +4,9 @@
 Reads the scalar log that MMEngine's ``LocalVisBackend`` writes during
 training (``<work_dir>/<timestamp>/vis_data/scalars.json``, one JSON object
 per line: training lines carry ``loss`` and ``iter``, validation lines the
-metrics and ``step``) and draws two panels against the iteration: the
-training loss (raw and smoothed) and every validation metric that matches
-``--metrics`` (default: J&F, J and F).
+metrics, placed at the training iteration logged last) and draws two panels
+against the iteration: the training loss (raw and smoothed) and every
+validation metric that matches ``--metrics`` (default: J&F, J and F).
 
 Example::
 
@@ -78,7 +78,9 @@ def read_scalar_log(
             if 'loss' in rec and 'iter' in rec:
                 loss.append((int(rec['iter']), float(rec['loss'])))
                 continue
-            step = rec.get('step')
+            # MMEngine logs validation with `step` = the epoch (0 in
+            # iteration-based loops): place it at the last logged iteration
+            step = loss[-1][0] if loss else rec.get('step', 0)
             for key, value in rec.items():
                 if key != 'step' and isinstance(value, (int, float)) and \
                         any(key.endswith(m) for m in metrics):

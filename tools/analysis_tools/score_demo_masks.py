@@ -11,7 +11,8 @@ frames.
 
 Example::
 
-    python tools/analysis_tools/score_demo_masks.py work_dirs/quickstart/demo \\
+    python tools/analysis_tools/score_demo_masks.py \\
+        work_dirs/quickstart/demo \\
         data/synthetic-rvos/valid/Annotations/valid_0000 --obj-ids 2 1
 """
 import argparse
@@ -72,7 +73,8 @@ def score_demo_masks(demo_dir: str, ann_dir: str,
     scores = []
     for i, obj_id in enumerate(obj_ids):
         mask_dir = osp.join(demo_dir, 'masks', str(i))
-        names = sorted(n for n in os.listdir(mask_dir) if n.endswith('.png'))
+        names = sorted(n for n in os.listdir(mask_dir)
+                       if n.endswith('.png')) if osp.isdir(mask_dir) else []
         if not names:
             raise FileNotFoundError(f'no masks in {mask_dir}')
         ious = []

@@ -68,7 +68,16 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='RVOSJFMetric')
+# swap pairs: same words, different referents (`swap_J&F`,
+# `swap_pairs_solved` = pairs with J > 0.5 on both sentences)
+swap_pairs_file = data_root + 'meta_expressions/valid/swap_pairs.json'
+# `subject_acc`: subject phrases chosen by the subject perceptron that are
+# exactly the generator's subject span
+subject_label_file = data_root + 'meta_expressions/valid/subject_labels.json'
+val_evaluator = dict(
+    type='RVOSJFMetric',
+    swap_pairs_file=swap_pairs_file,
+    subject_label_file=subject_label_file)
 # tools/test.py: the Ref-YouTube-VOS submission layout (Annotations/<video>/
 # <exp_id>/<frame>.png, zipped) plus local J&F, since the split has ground
 # truth. tools/test.py writes the files under
@@ -76,4 +85,6 @@ val_evaluator = dict(type='RVOSJFMetric')
 test_evaluator = dict(
     type='RefYTVOSSubmissionMetric',
     outfile_prefix='work_dirs/synthetic_rvos_submission',
-    meta_file=data_root + 'meta_expressions/valid/meta_expressions.json')
+    meta_file=data_root + 'meta_expressions/valid/meta_expressions.json',
+    swap_pairs_file=swap_pairs_file,
+    subject_label_file=subject_label_file)

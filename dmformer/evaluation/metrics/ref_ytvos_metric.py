@@ -11,7 +11,8 @@ from mmengine.logging import MMLogger
 
 from dmformer.evaluation.functional import save_binary_png
 from dmformer.registry import METRICS
-from .rvos_jf_metric import _log_per_video, score_swap_pairs
+from .rvos_jf_metric import (_log_per_video, check_label_files, score_subjects,
+                             score_swap_pairs)
 from .utils import (get_field, get_frame_ids, get_masks, sample_name,
                     score_masks, summarize_jf)
 
@@ -88,6 +89,9 @@ class RefYTVOSSubmissionMetric(BaseMetric):
         swap_pairs_file (str, optional): Also score the swap pairs of the
             synthetic data when J&F is scored (see
             :class:`RVOSJFMetric`). Defaults to None.
+        subject_label_file (str, optional): Also report the accuracy of
+            the chosen subject phrases (see :class:`RVOSJFMetric`).
+            Defaults to None.
     """
     default_prefix: Optional[str] = 'ref_ytvos'
 
@@ -98,12 +102,16 @@ class RefYTVOSSubmissionMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None,
-                 swap_pairs_file: Optional[str] = None) -> None:
+                 swap_pairs_file: Optional[str] = None,
+                 subject_label_file: Optional[str] = None) -> None:
         super().__init__(
             collect_device=collect_device,
             prefix=prefix,
             collect_dir=collect_dir)
         self.swap_pairs_file = swap_pairs_file
+        self.subject_label_file = subject_label_file
+        check_label_files(swap_pairs_file=swap_pairs_file,
+                          subject_label_file=subject_label_file)
         self.outfile_prefix = outfile_prefix
         self.zip_name = zip_name
         self.meta_file = meta_file
@@ -137,7 +145,11 @@ class RefYTVOSSubmissionMetric(BaseMetric):
             for fid, mask in zip(frame_ids, pred):
                 save_binary_png(mask, osp.join(folder, f'{fid}.png'))
             record = dict(
-                video_id=video_id, exp_id=exp_id, frame_ids=frame_ids)
+                video_id=video_id,
+                exp_id=exp_id,
+                frame_ids=frame_ids,
+                text=get_field(sample, 'text', None),
+                pred_subject=get_field(sample, 'pred_subject', None))
             gt = get_masks(sample, 'gt_instances')
             if gt is not None:
                 record.update(score_masks(sample, pred, gt))
@@ -193,4 +205,6 @@ class RefYTVOSSubmissionMetric(BaseMetric):
                 metrics.update(
                     score_swap_pairs(summary['per_exp'],
                                      self.swap_pairs_file))
+        if self.subject_label_file is not None:
+            metrics.update(score_subjects(results, self.subject_label_file))
         return metrics

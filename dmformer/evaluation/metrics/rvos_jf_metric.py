@@ -45,6 +45,13 @@ class RVOSJFMetric(BaseMetric):
             If given, also report ``swap_J&F`` (J&F over the expressions of
             the pairs), ``swap_pairs_solved`` (pairs whose two expressions
             both reach J > 0.5) and ``num_swap_pairs``. Defaults to None.
+        subject_label_file (str, optional): A ``subject_labels.json``
+            (``{video: {exp: [start, end]}}``, character span of the
+            subject phrase). If given, also report ``subject_acc``: the
+            percentage of labelled expressions whose chosen subject
+            (``pred_subject``, set by a model with a subject perceptron) is
+            exactly the labelled phrase, and ``num_subject_labels``.
+            Defaults to None.
     """
     default_prefix: Optional[str] = 'rvos'
 
@@ -54,7 +61,8 @@ class RVOSJFMetric(BaseMetric):
                  collect_dir: Optional[str] = None,
                  log_per_video: bool = True,
                  per_expression_file: Optional[str] = None,
-                 swap_pairs_file: Optional[str] = None) -> None:
+                 swap_pairs_file: Optional[str] = None,
+                 subject_label_file: Optional[str] = None) -> None:
         super().__init__(
             collect_device=collect_device,
             prefix=prefix,
@@ -62,6 +70,9 @@ class RVOSJFMetric(BaseMetric):
         self.log_per_video = log_per_video
         self.per_expression_file = per_expression_file
         self.swap_pairs_file = swap_pairs_file
+        self.subject_label_file = subject_label_file
+        check_label_files(swap_pairs_file=swap_pairs_file,
+                          subject_label_file=subject_label_file)
 
     def process(self, data_batch: dict, data_samples: Sequence) -> None:
         """Score the samples of one batch and store per-frame J and F.
@@ -86,7 +97,9 @@ class RVOSJFMetric(BaseMetric):
             record = dict(
                 video_id=str(get_field(sample, 'video_id')),
                 exp_id=str(get_field(sample, 'exp_id')),
-                frame_ids=frame_ids)
+                frame_ids=frame_ids,
+                text=get_field(sample, 'text', None),
+                pred_subject=get_field(sample, 'pred_subject', None))
             record.update(score_masks(sample, pred, gt))
             self.results.append(record)
 
@@ -111,7 +124,21 @@ class RVOSJFMetric(BaseMetric):
         if self.swap_pairs_file is not None:
             metrics.update(
                 score_swap_pairs(summary['per_exp'], self.swap_pairs_file))
+        if self.subject_label_file is not None:
+            metrics.update(score_subjects(results, self.subject_label_file))
         return metrics
+
+
+def check_label_files(**files: Optional[str]) -> None:
+    """Fail when the metric is built, not after a training run's first
+    epoch, if an optional label file is missing.
+
+    Raises:
+        FileNotFoundError: Names the argument and the path.
+    """
+    for name, path in files.items():
+        if path is not None and not osp.isfile(path):
+            raise FileNotFoundError(f'{name} not found: {path}')
 
 
 def score_swap_pairs(per_exp: Dict[Tuple[str, str], dict],
@@ -186,3 +213,54 @@ def _log_per_video(summary: dict) -> None:
                  f"{summary['F'] * 100:7.2f} {summary['JF'] * 100:7.2f}")
     MMLogger.get_current_instance().info('Per-video J&F:\n' +
                                          '\n'.join(lines))
+
+
+def score_subjects(results: Sequence[dict],
+                   subject_label_file: str) -> Dict[str, float]:
+    """Accuracy of the subject phrases chosen by the subject perceptron.
+
+    Args:
+        results (Sequence[dict]): Records with ``video_id``, ``exp_id``,
+            ``text`` and ``pred_subject`` (the chosen phrase; None or empty
+            when nothing was chosen). Clips of the same expression share
+            the choice, so duplicates count once.
+        subject_label_file (str): ``subject_labels.json`` with ``{video:
+            {exp: [start, end]}}`` character spans into the expression.
+
+    Returns:
+        dict: ``subject_acc`` (percent of labelled, evaluated expressions
+        whose chosen phrase equals the labelled one, surrounding spaces
+        ignored) and ``num_subject_labels``.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is malformed, or a record has no text.
+    """
+    if not osp.isfile(subject_label_file):
+        raise FileNotFoundError(
+            f'subject_label_file not found: {subject_label_file}')
+    try:
+        with open(subject_label_file) as f:
+            labels = {(str(v), str(e)): (int(span[0]), int(span[1]))
+                      for v, exps in json.load(f).items()
+                      for e, span in exps.items()}
+    except (ValueError, KeyError, TypeError, AttributeError,
+            IndexError) as e:
+        raise ValueError(f'{subject_label_file}: not a subject_labels.json '
+                         f'({e!r})') from e
+    chosen: Dict[Tuple[str, str], bool] = {}
+    for rec in results:
+        key = (rec['video_id'], rec['exp_id'])
+        if key not in labels or key in chosen:
+            continue
+        text = rec.get('text')
+        if not isinstance(text, str):
+            raise ValueError(f'expression {key} has no text to compare '
+                             f'with {subject_label_file}')
+        start, end = labels[key]
+        pred = rec.get('pred_subject') or ''
+        chosen[key] = pred.strip() == text[start:end].strip()
+    return {
+        'subject_acc': 100 * sum(chosen.values()) / max(len(chosen), 1),
+        'num_subject_labels': len(chosen)
+    }

@@ -157,8 +157,41 @@ def test_swap_pair_scores(tmp_path):
     metric.process({}, [_dict_sample('v1', '0', gt.clone(), gt)])
     with pytest.raises(ValueError, match=r"\('v1', '1'\)"):
         metric.evaluate(size=1)
+    # a missing file fails when the metric is built, not after training
+    with pytest.raises(FileNotFoundError,
+                       match='swap_pairs_file not found: .*missing.json'):
+        RVOSJFMetric(swap_pairs_file=str(tmp_path / 'missing.json'))
+
+
+def test_subject_accuracy(tmp_path):
+    import json
+    labels = tmp_path / 'subject_labels.json'
+    labels.write_text(json.dumps({'v': {'0': [0, 14], '1': [0, 10],
+                                        '2': [0, 7]}}))
     metric = RVOSJFMetric(
-        swap_pairs_file=str(tmp_path / 'missing.json'), log_per_video=False)
-    metric.process({}, [_dict_sample('v1', '0', gt.clone(), gt)])
-    with pytest.raises(FileNotFoundError, match='missing.json'):
+        subject_label_file=str(labels), log_per_video=False)
+    gt = _square(2)
+    samples = []
+    for exp, text, subject in [
+            ('0', 'the red circle next to the square', 'the red circle '),
+            ('1', 'the square next to the red circle', 'the red circle'),
+            ('2', 'the dog', None),  # no phrase chosen
+            ('3', 'the cat', 'the cat')]:  # not labelled
+        sample = _dict_sample('v', exp, gt.clone(), gt)
+        sample.update(text=text, pred_subject=subject)
+        samples.append(sample)
+    # a second clip of expression 0 counts once
+    samples.append(dict(samples[0], frame_ids=['00002', '00003']))
+    metric.process({}, samples)
+    res = metric.evaluate(size=len(samples))
+    assert res['rvos/num_subject_labels'] == 3
+    assert res['rvos/subject_acc'] == pytest.approx(100 / 3)
+
+    with pytest.raises(FileNotFoundError,
+                       match='subject_label_file not found: .*none.json'):
+        RVOSJFMetric(subject_label_file=str(tmp_path / 'none.json'))
+    labels.write_text('[1, 2]')
+    metric = RVOSJFMetric(subject_label_file=str(labels))
+    metric.process({}, samples[:1])
+    with pytest.raises(ValueError, match='not a subject_labels.json'):
         metric.evaluate(size=1)

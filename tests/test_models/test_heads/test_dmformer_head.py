@@ -355,3 +355,78 @@ def test_bad_inputs():
     inputs['img_shapes'] = inputs['img_shapes'][:1]
     with pytest.raises(ValueError, match='img_shapes'):
         head(**inputs)
+
+
+def _aux_cfg(**kwargs):
+    cfg = _tiny_cfg(num_layers=2)
+    cfg.update(
+        loss_ref_map=dict(
+            type='mmdet.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.),
+        loss_ref_map_dice=dict(
+            type='mmdet.DiceLoss',
+            use_sigmoid=True,
+            activate=True,
+            naive_dice=True,
+            eps=1.0,
+            loss_weight=1.),
+        loss_query=dict(
+            type='mmdet.CrossEntropyLoss', use_sigmoid=False,
+            loss_weight=1.))
+    cfg.update(kwargs)
+    return cfg
+
+
+def test_auxiliary_losses_train_only():
+    head = _build(_aux_cfg())
+    head.train()
+    outs = head(**_tiny_inputs())
+    # stride-8 level of the 64 x 64 padded input
+    assert outs['ref_map_logits'].shape == (2, 2, 8, 8)
+    losses = head.loss(outs, _data_samples())
+    for name in ('loss_ref_map', 'loss_ref_map_dice', 'loss_query',
+                 'd0.loss_query'):
+        assert name in losses and torch.isfinite(losses[name]), name
+    sum(losses.values()).backward()
+    assert head.ref_map_fc.weight.grad.abs().sum() > 0
+
+    # predictions never see the map
+    head.eval()
+    with torch.no_grad():
+        assert 'ref_map_logits' not in head(**_tiny_inputs())
+
+    # off by default: the paper head has none of them
+    plain = _build(_tiny_cfg(num_layers=2))
+    assert not hasattr(plain, 'ref_map_fc')
+    plain.train()
+    losses = plain.loss(plain(**_tiny_inputs()), _data_samples())
+    assert not any('ref_map' in k or 'query' in k for k in losses)
+
+
+def test_auxiliary_loss_values_hand_computed():
+    head = _build(_aux_cfg())
+    # referring map: logits 0 -> p = 0.5; the GT covers the top-left
+    # stride-8 cell exactly (a 2 x 2 block at stride 4)
+    gt_masks = torch.zeros(1, 1, 4, 4)
+    gt_masks[0, 0, :2, :2] = 1
+    losses = head.loss_ref_map_by_feat(torch.zeros(1, 1, 2, 2), gt_masks)
+    # BCE at p = 0.5 is ln 2 whatever the target
+    torch.testing.assert_close(losses['loss_ref_map'], torch.tensor(LN2))
+    # dice: 1 - (2 * 0.5 + 1) / (4 * 0.5 + 1 + 1)
+    torch.testing.assert_close(losses['loss_ref_map_dice'],
+                               torch.tensor(0.5))
+
+    # query choice: two queries with equal logits -> CE = ln 2 per valid
+    # frame; the invalid frame has weight 0; / num_boxes
+    b, t, q, h, w = 1, 2, 2, 2, 2
+    gt_masks = torch.zeros(b, t, h, w)
+    gt_masks[0, 0, 0, :] = 1
+    losses = head.loss_by_feat_single(
+        torch.zeros(b, t, q, 1),
+        torch.tensor([0.5, 0.5, 0.4, 0.4]).repeat(b, t, q, 1),
+        torch.zeros(b, t, q, h, w),
+        gt_bboxes=torch.tensor([[[0.5, 0.5, 0.4, 0.4], [0., 0., 0., 0.]]]),
+        gt_masks=gt_masks,
+        gt_valid=torch.tensor([[True, False]]),
+        gt_labels=torch.zeros(1, dtype=torch.long),
+        num_boxes=torch.tensor(1.))
+    torch.testing.assert_close(losses['loss_query'], torch.tensor(LN2))

@@ -1,0 +1,5 @@
+# Subject-only ablation of the tiny synthetic model (same budget and seed):
+# no context branch; the subject branch (the words of the chosen subject
+# phrase only) outputs all 64 channels.
+_base_ = './dmformer_tiny_synthetic.py'
+model = dict(neck=dict(context_branch=None))
