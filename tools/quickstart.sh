@@ -89,17 +89,21 @@ echo "[quickstart] demo on $VIDEO: \"${TEXTS[0]}\" / \"${TEXTS[1]}\""
   "$DATA/valid/Annotations/$VIDEO" --obj-ids $("$PYTHON" -c "import json,sys; print(' '.join(json.load(open(sys.argv[1]))['obj_ids']))" "$PAIR_FILE") \
   | tee "$WORK/demo_iou.txt"
 
-metric() { grep -o "$1: [0-9.]*" "${2:-$WORK/test_metrics.txt}" | tail -1 | cut -d' ' -f2; }
+metric() {  # the last value of a metric in a test log, 2 decimals
+  local v
+  v=$(grep -o "$1: [0-9.]*" "${2:-$WORK/test_metrics.txt}" | tail -1 | cut -d' ' -f2)
+  if [ -n "$v" ]; then printf '%.2f' "$v"; else printf 'n/a'; fi
+}
 echo
 echo "[quickstart] done."
 echo "  training time:     ${TRAIN_SECONDS} s (tools/train.py, validation included)"
 echo "  checkpoint:        $CKPT"
 echo "  learning curve:    $WORK/learning_curve.png"
 echo "  J&F (valid split): $(metric 'ref_ytvos/J&F')"
-echo "  swap pairs solved: $(metric 'ref_ytvos/swap_pairs_solved') of $(metric 'ref_ytvos/num_swap_pairs') (both sentences J > 0.5)"
+echo "  swap pairs solved: $(metric 'ref_ytvos/swap_pairs_solved' | cut -d. -f1) of $(metric 'ref_ytvos/num_swap_pairs' | cut -d. -f1) (both sentences J > 0.5)"
 echo "  subject phrases:   $(metric 'ref_ytvos/subject_acc')% chosen right"
 SEED_METRICS="$WORK/test_metrics_seed$HELDOUT_SEED.txt"
-echo "  valid split of seed $HELDOUT_SEED: J&F $(metric 'ref_ytvos/J&F' "$SEED_METRICS"), swap pairs solved $(metric 'ref_ytvos/swap_pairs_solved' "$SEED_METRICS") of $(metric 'ref_ytvos/num_swap_pairs' "$SEED_METRICS"), subject phrases $(metric 'ref_ytvos/subject_acc' "$SEED_METRICS")%"
+echo "  valid split of seed $HELDOUT_SEED: J&F $(metric 'ref_ytvos/J&F' "$SEED_METRICS"), swap pairs solved $(metric 'ref_ytvos/swap_pairs_solved' "$SEED_METRICS" | cut -d. -f1) of $(metric 'ref_ytvos/num_swap_pairs' "$SEED_METRICS" | cut -d. -f1), subject phrases $(metric 'ref_ytvos/subject_acc' "$SEED_METRICS")%"
 echo "  submission zip:    $WORK/test/RefYTVOSSubmissionMetric/submission.zip"
 echo "  demo ($VIDEO):   $WORK/demo/overlay.mp4, $WORK/demo/strip.png"
 sed 's/^/    /' "$WORK/demo_iou.txt"
