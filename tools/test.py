@@ -79,8 +79,39 @@ def main() -> None:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+    problem = checkpoint_mismatch(runner.model, args.checkpoint)
+    if problem:
+        raise SystemExit(f'error: {args.checkpoint} does not fit '
+                         f'{args.config}: {problem}')
     metrics = runner.test()
     print(metrics)
+
+
+def checkpoint_mismatch(model, checkpoint: str) -> str:
+    """Why ``checkpoint`` cannot be the weights of ``model`` ('' if it
+    fits). MMEngine loads test checkpoints non-strictly and only logs the
+    missing keys, so a checkpoint of another model would otherwise be
+    evaluated with randomly initialised layers."""
+    from mmengine.model import is_model_wrapper
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from dmformer.utils.ckpt_convert import check_state_dict
+    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
+    state = {(k[len('module.'):] if k.startswith('module.') else k): v
+             for k, v in state.items()}
+    if is_model_wrapper(model):
+        model = model.module
+    result = check_state_dict(model, state)
+    parts = []
+    if result.missing:
+        parts.append(f'{len(result.missing)} of the model\'s parameters are '
+                     f'missing (e.g. {", ".join(result.missing[:3])})')
+    if result.mismatched:
+        key, got, want = result.mismatched[0]
+        parts.append(f'{len(result.mismatched)} have another shape (e.g. '
+                     f'{key}: {got} in the file, {want} in the model)')
+    return '; '.join(parts)
 
 
 if __name__ == '__main__':

@@ -130,3 +130,25 @@ def test_dist_train_two_cpu_processes(tmp_path, data_root):
     assert 'Distributed training: True' in out
     assert 'GPU number: 2' in out  # MMEngine's name for the world size
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
+
+
+def test_test_tool_rejects_checkpoint_of_another_model(tmp_path, data_root):
+    import torch
+    ckpt = str(tmp_path / 'other.pth')
+    torch.save(
+        dict(state_dict={
+            'backbone.patch_embed.projection.weight': torch.zeros(1),
+            'other.weight': torch.zeros(2)
+        }), ckpt)
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', CFG, ckpt, '--work-dir',
+         str(tmp_path / 'test'), '--cfg-options'] +
+        _data_options(data_root, 2),
+        cwd=ROOT,
+        capture_output=True,
+        text=True)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f'error: {ckpt} does not fit')
+    assert 'parameters are missing' in last
+    assert 'backbone.patch_embed.projection.weight: (1,) in the file' in last
