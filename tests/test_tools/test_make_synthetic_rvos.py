@@ -349,6 +349,14 @@ def test_overwrite_guard(tmp_path, capsys):
     assert info['args']['num_train'] == 1
     assert not [p for p in os.listdir(out / 'train') if '.tmp' in p]
 
+    # a real dataset root (no synthetic_rvos_info.json) is never deleted
+    real = tmp_path / 'ref-youtube-vos'
+    (real / 'train' / 'JPEGImages').mkdir(parents=True)
+    (real / 'meta_expressions').mkdir()
+    with pytest.raises(SystemExit, match='not a dataset written by this'):
+        msr.main(['--out', str(real)] + args[2:] + ['--overwrite'])
+    assert (real / 'train' / 'JPEGImages').is_dir()
+
 
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match='size'):

@@ -882,6 +882,13 @@ def _check_out_dir(out_dir: str, overwrite: bool) -> None:
             f'--out {out_dir!r} is not empty; pass --overwrite to replace '
             'the synthetic dataset in it (only train/, valid/, test/, '
             'meta_expressions/ and synthetic_rvos_info.json are removed)')
+    ours = [n for n in _OUTPUTS if osp.lexists(osp.join(out_dir, n))]
+    if ours and not osp.isfile(osp.join(out_dir, 'synthetic_rvos_info.json')):
+        raise FileExistsError(
+            f'--out {out_dir!r} holds {", ".join(ours)} but no '
+            'synthetic_rvos_info.json: it is not a dataset written by this '
+            'tool (a real dataset root?), so --overwrite will not delete '
+            'them; choose another --out')
     for name in _OUTPUTS:
         path = osp.join(out_dir, name)
         if osp.isdir(path) and not osp.islink(path):
