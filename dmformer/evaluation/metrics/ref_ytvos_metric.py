@@ -17,6 +17,27 @@ from .utils import (get_field, get_frame_ids, get_masks, sample_name,
                     score_masks, summarize_jf)
 
 
+def remove_stale_pngs(folder: str, keep: set) -> int:
+    """Delete the PNGs under ``folder`` that are not in ``keep`` (paths
+    written by the current run) and the folders left empty.
+
+    Returns:
+        int: Number of PNGs removed.
+    """
+    removed = 0
+    if not osp.isdir(folder):
+        return removed
+    for root, _, files in os.walk(folder, topdown=False):
+        for name in files:
+            path = osp.join(root, name)
+            if name.endswith('.png') and path not in keep:
+                os.remove(path)
+                removed += 1
+        if root != folder and not os.listdir(root):
+            os.rmdir(root)
+    return removed
+
+
 def zip_folder_atomic(src_dir: str, zip_path: str, arc_root: str) -> str:
     """Zip ``src_dir`` to ``zip_path`` without ever leaving a partial zip.
 
@@ -179,6 +200,15 @@ class RefYTVOSSubmissionMetric(BaseMetric):
             ``J``, ``F``, ``J&F`` in percent.
         """
         logger = MMLogger.get_current_instance()
+        written = {
+            osp.join(self.anno_dir, r['video_id'], r['exp_id'], f'{fid}.png')
+            for r in results for fid in r['frame_ids']
+        }
+        stale = remove_stale_pngs(self.anno_dir, written)
+        if stale:
+            logger.warning(f'removed {stale} PNGs of an earlier run from '
+                           f'{self.anno_dir}: they are not in this '
+                           'submission')
         if self.meta_file is not None:
             self._check_complete()
         if self.zip_name is not None:

@@ -85,9 +85,26 @@ def test_meta_file_completeness(tmp_path):
     with pytest.raises(FileNotFoundError, match=r'00005\.png'):
         metric.evaluate(1)
     assert not osp.exists(str(tmp_path / 'out' / 'submission.zip'))
-    metric.process({}, [_sample('v', '0', ['00005'])])
+    metric = RefYTVOSSubmissionMetric(
+        outfile_prefix=str(tmp_path / 'out'), meta_file=str(meta))
+    metric.process({}, [_sample('v', '0', ['00000', '00005'])])
     metric.evaluate(1)
     assert osp.isfile(str(tmp_path / 'out' / 'submission.zip'))
+
+
+def test_stale_pngs_of_an_earlier_run_are_not_zipped(tmp_path):
+    out = tmp_path / 'sub'
+    stale = out / 'Annotations' / 'old_video' / '0'
+    stale.mkdir(parents=True)
+    (stale / '00000.png').write_bytes(b'old')
+    (out / 'Annotations' / 'v' / '0').mkdir(parents=True)
+    (out / 'Annotations' / 'v' / '0' / '00009.png').write_bytes(b'old')
+    metric = RefYTVOSSubmissionMetric(outfile_prefix=str(out))
+    metric.process({}, [_sample('v', '0', ['00000'])])
+    metric.evaluate(1)
+    with zipfile.ZipFile(str(out / 'submission.zip')) as zf:
+        assert zf.namelist() == ['Annotations/v/0/00000.png']
+    assert not (out / 'Annotations' / 'old_video').exists()
 
 
 def test_zip_is_atomic(tmp_path, monkeypatch):
