@@ -61,6 +61,14 @@ class FrameSource:
                                  f'in folder {path}')
             self.frame_files = [osp.join(path, n) for n in names]
             self.frame_ids = [osp.splitext(n)[0] for n in names]
+            seen = {}
+            for fid, name in zip(self.frame_ids, names):
+                if fid in seen:
+                    raise ValueError(
+                        f'frames {seen[fid]} and {name} in {path} have the '
+                        f'same frame id {fid!r}: their masks would overwrite '
+                        'each other')
+                seen[fid] = name
             self.num_frames = len(names)
         else:
             if not path.lower().endswith(VIDEO_EXTS):
@@ -86,6 +94,9 @@ class FrameSource:
             size = None
             for fid, fname in zip(self.frame_ids, self.frame_files):
                 frame = cv2.imread(fname, cv2.IMREAD_COLOR)
+                if frame is not None and \
+                        fname.lower().endswith(('.jpg', '.jpeg')):
+                    _check_jpeg_complete(fname)
                 if frame is None:
                     raise ValueError(f'cannot read frame {fname} (corrupt or '
                                      'not an image)')
@@ -109,6 +120,17 @@ class FrameSource:
             cap.release()
         if idx == 0:
             raise ValueError(f'no frame could be decoded from {self.path}')
+
+
+def _check_jpeg_complete(fname: str) -> None:
+    """OpenCV decodes a truncated JPEG without an error (the missing rows
+    come out grey); Pillow reports it."""
+    from PIL import Image
+    try:
+        with Image.open(fname) as img:
+            img.load()
+    except OSError as e:
+        raise ValueError(f'cannot read frame {fname}: {e}') from e
 
 
 def clips(source: FrameSource,

@@ -143,6 +143,24 @@ def test_demo_rejects_bad_input(tmp_path, checkpoint):
     with pytest.raises(ValueError, match='00001.jpg'):
         demo.main([str(corrupt), TINY_CFG, checkpoint, '--text', 'a dog',
                    '--out-dir', str(tmp_path / 'o')])
+    # a JPEG cut in half decodes in OpenCV without an error
+    truncated = tmp_path / 'truncated'
+    truncated.mkdir()
+    cv2.imwrite(str(truncated / '00000.jpg'), _frames(1)[0])
+    data = (truncated / '00000.jpg').read_bytes()
+    (truncated / '00001.jpg').write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match='00001.jpg: image file is trunc'):
+        demo.main([str(truncated), TINY_CFG, checkpoint, '--text', 'a dog',
+                   '--out-dir', str(tmp_path / 'o2')])
+    assert not (tmp_path / 'o2' / 'sentences.txt').exists()
+    # two files, one frame id: masks would overwrite each other
+    dup = tmp_path / 'dup'
+    dup.mkdir()
+    cv2.imwrite(str(dup / '00000.jpg'), _frames(1)[0])
+    cv2.imwrite(str(dup / '00000.png'), _frames(1)[0])
+    with pytest.raises(ValueError, match="same frame id '00000'"):
+        demo.main([str(dup), TINY_CFG, checkpoint, '--text', 'a dog',
+                   '--out-dir', str(tmp_path / 'o3')])
     with pytest.raises(ValueError, match='sentence 0 is empty'):
         demo.main([str(corrupt), TINY_CFG, checkpoint, '--text', '  '])
     with pytest.raises(FileNotFoundError, match='checkpoint'):
