@@ -357,6 +357,14 @@ def test_overwrite_guard(tmp_path, capsys):
         msr.main(['--out', str(real)] + args[2:] + ['--overwrite'])
     assert (real / 'train' / 'JPEGImages').is_dir()
 
+    # an interrupted run (images written, no info file yet) is ours: a
+    # later --overwrite cleans it up
+    os.remove(out / 'synthetic_rvos_info.json')
+    (out / '.synthetic_rvos_in_progress').write_text('')
+    msr.main(args + ['--overwrite'])
+    assert (out / 'synthetic_rvos_info.json').is_file()
+    assert not (out / '.synthetic_rvos_in_progress').exists()
+
 
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match='size'):

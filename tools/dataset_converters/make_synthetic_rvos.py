@@ -129,6 +129,7 @@ _ATTRS = ('size', 'colour', 'texture')
 _SPLITS = ('train', 'valid')
 _OUTPUTS = ('train', 'valid', 'test', 'meta_expressions',
             'synthetic_rvos_info.json')
+_IN_PROGRESS = '.synthetic_rvos_in_progress'
 
 Truth = Optional[bool]
 
@@ -883,13 +884,15 @@ def _check_out_dir(out_dir: str, overwrite: bool) -> None:
             'the synthetic dataset in it (only train/, valid/, test/, '
             'meta_expressions/ and synthetic_rvos_info.json are removed)')
     ours = [n for n in _OUTPUTS if osp.lexists(osp.join(out_dir, n))]
-    if ours and not osp.isfile(osp.join(out_dir, 'synthetic_rvos_info.json')):
+    written_here = osp.isfile(osp.join(out_dir, 'synthetic_rvos_info.json')) \
+        or osp.isfile(osp.join(out_dir, _IN_PROGRESS))
+    if ours and not written_here:
         raise FileExistsError(
             f'--out {out_dir!r} holds {", ".join(ours)} but no '
             'synthetic_rvos_info.json: it is not a dataset written by this '
             'tool (a real dataset root?), so --overwrite will not delete '
             'them; choose another --out')
-    for name in _OUTPUTS:
+    for name in _OUTPUTS + (_IN_PROGRESS, ):
         path = osp.join(out_dir, name)
         if osp.isdir(path) and not osp.islink(path):
             shutil.rmtree(path)
@@ -940,6 +943,9 @@ def make_synthetic_rvos(out_dir: str,
         raise ValueError(f'size must be in [48, 1024], got {size}')
     _check_out_dir(out_dir, overwrite)
     os.makedirs(out_dir, exist_ok=True)
+    # marks the folder as ours until synthetic_rvos_info.json is written,
+    # so that --overwrite can clean up after an interrupted run
+    open(osp.join(out_dir, _IN_PROGRESS), 'w').close()
     palette = davis_palette()
     names = frame_names(num_frames)
     summary = dict(videos={}, expressions={}, swap_pairs={}, frames=0)
@@ -1013,6 +1019,7 @@ def make_synthetic_rvos(out_dir: str,
                 min_objects=min_objects,
                 max_objects=max_objects),
             summary=summary), osp.join(out_dir, 'synthetic_rvos_info.json'))
+    os.remove(osp.join(out_dir, _IN_PROGRESS))
     return summary
 
 
