@@ -2,7 +2,6 @@
 """A2D-Sentences / JHMDB-Sentences: converter, datasets, transforms and the
 metric on tiny fixtures written in the official formats."""
 import csv
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -21,6 +20,7 @@ from mmengine.structures import InstanceData
 from dmformer.datasets import (A2DFrameSample, A2DSentencesDataset,
                                JHMDBSentencesDataset)
 from dmformer.evaluation.metrics import A2DSentencesMetric
+from dmformer.testing import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'dataset_converters',
@@ -33,11 +33,7 @@ META_KEYS = ('video_id', 'exp_id', 'obj_id', 'text', 'frame_ids', 'img_paths',
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location('a2d_sentences_to_json',
-                                                  TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOL)
 
 
 conv = _load_tool()

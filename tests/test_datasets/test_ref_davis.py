@@ -1,5 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -11,6 +10,7 @@ from mmengine.registry import init_default_scope
 from ytvos_fixture import H, W, write_frame, write_json, write_png
 
 from dmformer.datasets import RefDAVISDataset
+from dmformer.testing import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools/dataset_converters/convert_davis_to_ytvos.py')
@@ -22,10 +22,7 @@ def default_scope():
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('convert_davis', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOL)
 
 
 def davis_ids(video: str, k: int) -> np.ndarray:

@@ -1,5 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -14,6 +13,7 @@ from dmformer.datasets.subject_labels import (FrameVote, GLIPTeacher, box_iou,
                                               match_frame, parser_subject_span,
                                               select_subject_span,
                                               vote_subject_chunk)
+from dmformer.testing import load_script
 
 TOOL = osp.join(
     osp.dirname(__file__), '..', '..', 'tools', 'misc',
@@ -28,10 +28,7 @@ UMBRELLA_CHUNKS = [(0, 8), (17, 31)]
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('gen_subject_labels', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOL)
 
 
 # ------------------------------------------------------------------ parser

@@ -1,5 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-import importlib.util
 import os
 import os.path as osp
 
@@ -9,16 +8,13 @@ import pytest
 import torch
 
 from dmformer.apis import init_model
+from dmformer.testing import load_script
 
 TINY_CFG = 'configs/dmformer/dmformer_tiny_synthetic.py'
 
 
 def _load_demo():
-    spec = importlib.util.spec_from_file_location('video_demo',
-                                                  'demo/video_demo.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('demo/video_demo.py')
 
 
 @pytest.fixture(scope='module')

@@ -1,20 +1,16 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 
+from dmformer.testing import load_script
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_swap_pairs',
-        osp.join(ROOT, 'tools/analysis_tools/benchmark_swap_pairs.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/analysis_tools/benchmark_swap_pairs.py')
 
 
 def test_summarize_swap_pairs(tmp_path):

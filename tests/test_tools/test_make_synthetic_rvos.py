@@ -1,5 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -10,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dmformer.testing import load_script
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(ROOT, 'tools', 'dataset_converters',
                   'make_synthetic_rvos.py')
@@ -17,11 +18,7 @@ SIZE, FRAMES = 64, 4
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location('make_synthetic_rvos',
-                                                  SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 msr = _load_tool()

@@ -1,6 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import argparse
-import importlib.util
 import os.path as osp
 from collections import OrderedDict
 
@@ -9,6 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dmformer.testing import load_script
 from dmformer.utils.ckpt_convert import (KeyRule, build_model_from_config,
                                          check_state_dict,
                                          convert_dmformer_official,
@@ -32,11 +32,7 @@ PAPER_SMALL_BERT = dict(
 
 
 def _load_tool(name):
-    path = osp.join(ROOT, 'tools', 'model_converters', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/model_converters/{name}.py')
 
 
 glip_tool = _load_tool('glip_to_dmformer')

@@ -1,5 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-import importlib.util
 import json
 import os.path as osp
 
@@ -7,16 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from dmformer.testing import load_script
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'plot_learning_curve',
-        osp.join(ROOT, 'tools/analysis_tools/plot_learning_curve.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/analysis_tools/plot_learning_curve.py')
 
 
 def _write_log(work_dir, lines):

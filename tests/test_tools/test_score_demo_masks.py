@@ -1,21 +1,13 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-import importlib.util
-import os.path as osp
-
 import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from dmformer.testing import load_script
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'score_demo_masks',
-        osp.join(ROOT, 'tools/analysis_tools/score_demo_masks.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/analysis_tools/score_demo_masks.py')
 
 
 def _demo_and_gt(tmp_path):

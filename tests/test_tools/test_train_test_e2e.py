@@ -1,7 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """tools/train.py, tools/test.py and tools/dist_train.sh end to end on a
 tiny synthetic dataset in the real Ref-YouTube-VOS layout."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -11,6 +10,8 @@ import sys
 import zipfile
 
 import pytest
+
+from dmformer.testing import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'configs/dmformer/dmformer_tiny_synthetic.py')
@@ -30,11 +31,7 @@ def _run(args, env=None, timeout=600):
 
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
-    spec = importlib.util.spec_from_file_location(
-        'make_synthetic_rvos',
-        osp.join(ROOT, 'tools/dataset_converters/make_synthetic_rvos.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script('tools/dataset_converters/make_synthetic_rvos.py')
     root = str(tmp_path_factory.mktemp('synthetic'))
     tool.make_synthetic_rvos(
         root, num_train=2, num_valid=2, num_frames=4, size=64, seed=0)
