@@ -161,9 +161,7 @@ def score_swap_pairs(per_exp: Dict[Tuple[str, str], dict],
         ValueError: The file is malformed, or an expression of a pair was
             not scored (named).
     """
-    if not osp.isfile(swap_pairs_file):
-        raise FileNotFoundError(
-            f'swap_pairs_file not found: {swap_pairs_file}')
+    check_label_files(swap_pairs_file=swap_pairs_file)
     try:
         with open(swap_pairs_file) as f:
             pairs = [[(str(v), str(e)) for v, e in pair]
@@ -236,9 +234,7 @@ def score_subjects(results: Sequence[dict],
         FileNotFoundError: The file does not exist.
         ValueError: The file is malformed, or a record has no text.
     """
-    if not osp.isfile(subject_label_file):
-        raise FileNotFoundError(
-            f'subject_label_file not found: {subject_label_file}')
+    check_label_files(subject_label_file=subject_label_file)
     try:
         with open(subject_label_file) as f:
             labels = {(str(v), str(e)): (int(span[0]), int(span[1]))
