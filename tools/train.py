@@ -98,8 +98,9 @@ def main() -> None:
 
     # Explicit registration (no hidden scope import); it also makes
     # checkpoints resumable under torch>=2.6 (see dmformer/engine).
-    from dmformer.utils import register_all_modules
+    from dmformer.utils import register_all_modules, tune_glibc_malloc
     register_all_modules(init_default_scope=False)
+    tune_glibc_malloc()  # faster CPU steps; DMFORMER_MALLOPT=0 disables
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

@@ -253,6 +253,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         raise ValueError('--device cuda: CUDA is not available')
     from dmformer.apis import init_model
+    from dmformer.utils import tune_glibc_malloc
+    malloc_tuned = tune_glibc_malloc()  # DMFORMER_MALLOPT=0 disables
     quiet_logger()
     torch.manual_seed(args.seed)
     model = init_model(
@@ -279,6 +281,7 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         shape=list(args.shape),
         repeat=args.repeat,
         warmup=args.warmup,
+        malloc_tuned=malloc_tuned,
         seconds_per_clip=mean,
         seconds_per_clip_std=statistics.pstdev(times),
         frames_per_second=args.num_frames / mean,
@@ -291,6 +294,7 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         ('config', osp.basename(args.config)),
         ('device', f'{args.device} ({result["env"]["threads"]} threads)'),
         ('clip', f'{args.num_frames} x {args.shape[0]} x {args.shape[1]}'),
+        ('glibc malloc tuned', str(malloc_tuned)),
         ('runs', f'{args.repeat} timed, {args.warmup} warm-up'),
         ('s / clip', f'{mean:.4f} +- {result["seconds_per_clip_std"]:.4f}'),
         ('frames / s', f'{result["frames_per_second"]:.2f}'),

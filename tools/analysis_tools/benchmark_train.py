@@ -95,6 +95,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    from dmformer.utils import tune_glibc_malloc
+    malloc_tuned = tune_glibc_malloc()  # DMFORMER_MALLOPT=0 disables
     torch.manual_seed(args.seed)
     model, optim_wrapper = build_model_and_optimizer(cfg, args.device)
     gen = torch.Generator().manual_seed(args.seed)
@@ -128,6 +130,7 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         shape=list(args.shape),
         iters=args.iters,
         warmup=args.warmup,
+        malloc_tuned=malloc_tuned,
         seconds_per_iter=mean,
         seconds_per_iter_std=statistics.pstdev(times),
         clips_per_second=args.batch_size / mean,
@@ -146,6 +149,7 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         ('batch', f'{args.batch_size} clip(s) x {args.num_frames} x '
          f'{args.shape[0]} x {args.shape[1]}'),
         ('iterations', f'{args.iters} timed, {args.warmup} warm-up'),
+        ('glibc malloc tuned', str(malloc_tuned)),
         ('s / iter', f'{mean:.4f} +- {result["seconds_per_iter_std"]:.4f}'),
         ('clips / s', f'{result["clips_per_second"]:.3f}'),
         ('peak memory', f'{mem.peak_mb:.1f} MiB ({mem.method})'),

@@ -86,6 +86,15 @@ class DMFormerHead(BaseModule):
             use it.
         loss_ref_map_dice (dict, optional): Dice loss on the same map; only
             used with ``loss_ref_map``. Defaults to None.
+        ref_map_reference (bool): Start the decoder queries at the referring
+            map's peaks instead of at learned points: the Q initial
+            reference points of a frame are the centres of its Q highest
+            scoring stride-8 cells (detached; the map is then computed at
+            test time too). A learned point is the same in every image, so
+            a query has to find the referent from there with a few sparse
+            deformable samples; the map already scores every cell against
+            the sentence. Requires ``loss_ref_map``. Defaults to False (the
+            paper model).
         loss_query (dict, optional): Training-only auxiliary loss that
             treats the choice of the query as a classification over the Q
             queries of a frame: a softmax cross-entropy on the class logits
@@ -165,6 +174,7 @@ class DMFormerHead(BaseModule):
         with_aux_loss: bool = True,
         loss_ref_map: OptConfigType = None,
         loss_ref_map_dice: OptConfigType = None,
+        ref_map_reference: bool = False,
         loss_query: OptConfigType = None,
         test_cfg: OptConfigType = dict(mask_thr=0.5),
         init_cfg: OptMultiConfig = None
@@ -178,8 +188,13 @@ class DMFormerHead(BaseModule):
         if test_cfg is not None:
             self.test_cfg.update(test_cfg)
 
+        if ref_map_reference and loss_ref_map is None:
+            raise ValueError('DMFormerHead: ref_map_reference=True needs '
+                             'loss_ref_map (the map is learned from it)')
+        self.ref_map_reference = ref_map_reference
         self.query_embedding = nn.Embedding(num_queries, embed_dims)
-        self.reference_points_fc = nn.Linear(embed_dims, 2)
+        if not ref_map_reference:
+            self.reference_points_fc = nn.Linear(embed_dims, 2)
         self.decoder = DeformableDetrTransformerDecoder(
             **copy.deepcopy(decoder))
         if self.decoder.embed_dims != embed_dims:
@@ -236,8 +251,9 @@ class DMFormerHead(BaseModule):
         for m in self.decoder.modules():
             if isinstance(m, MultiScaleDeformableAttention):
                 m.init_weights()
-        nn.init.xavier_uniform_(self.reference_points_fc.weight)
-        nn.init.zeros_(self.reference_points_fc.bias)
+        if not self.ref_map_reference:
+            nn.init.xavier_uniform_(self.reference_points_fc.weight)
+            nn.init.zeros_(self.reference_points_fc.bias)
 
         cls0, reg0 = self.cls_branches[0], self.reg_branches[0]
         cls0.reset_parameters()
@@ -307,7 +323,17 @@ class DMFormerHead(BaseModule):
         query = query.reshape(bt, q, dims)
         # (Q, D) -> (B*T, Q, D)
         query_pos = self.query_embedding.weight[None].expand(bt, -1, -1)
-        init_reference = self.reference_points_fc(query_pos).sigmoid()
+        ref_map = None
+        if self.with_ref_map and (self.training or self.ref_map_reference):
+            # stride-8 level of the memory: (B*T, h*w, D) -> (B*T, h, w)
+            h8, w8 = pixel_inputs['mlvl_pad_masks'][1].shape[-2:]
+            ref_map = self.ref_map_fc(memory[:, :h8 * w8]).view(bt, h8, w8)
+        if self.ref_map_reference:
+            init_reference = self._ref_map_peaks(
+                ref_map.detach(), pixel_inputs['mlvl_pad_masks'][1],
+                valid_ratios[:, 0])
+        else:
+            init_reference = self.reference_points_fc(query_pos).sigmoid()
         # hs: (L, B*T, Q, D); inter_references: (L, B*T, Q, 4)
         hs, inter_references = self.decoder(
             query=query,
@@ -340,11 +366,6 @@ class DMFormerHead(BaseModule):
         all_bbox_preds = torch.stack(all_bbox_preds).view(
             num_layers, b, t, q, 4)
 
-        ref_map = None
-        if self.with_ref_map and self.training:
-            # stride-8 level of the memory: (B*T, h*w, D) -> (B, T, h, w)
-            h8, w8 = pixel_inputs['mlvl_pad_masks'][1].shape[-2:]
-            ref_map = self.ref_map_fc(memory[:, :h8 * w8]).view(b, t, h8, w8)
         mask_feats = self._forward_pixel_decoder(memory, pixel_inputs,
                                                  word_feats, word_pad_mask,
                                                  text_pos, num_frames)
@@ -369,7 +390,31 @@ class DMFormerHead(BaseModule):
             all_cls_scores=all_cls_scores,
             all_bbox_preds=all_bbox_preds,
             all_mask_preds=all_mask_preds,
-            **({} if ref_map is None else dict(ref_map_logits=ref_map)))
+            **({} if ref_map is None or not self.training else dict(
+                ref_map_logits=ref_map.view(b, t, *ref_map.shape[1:]))))
+
+    def _ref_map_peaks(self, ref_map: Tensor, pad_mask: Tensor,
+                       valid_ratios: Tensor) -> Tensor:
+        """Initial reference points at the highest referring-map cells.
+
+        Args:
+            ref_map (Tensor): Logits, (B*T, h, w) at stride 8.
+            pad_mask (Tensor): Bool, True = padding, (B*T, h, w).
+            valid_ratios (Tensor): (w, h) share of the map that is not
+                padding, (B*T, 2).
+
+        Returns:
+            Tensor: (x, y) of the centres of the ``num_queries`` best
+            cells, normalised to the unpadded image, (B*T, Q, 2).
+        """
+        bt, h, w = ref_map.shape
+        scores = ref_map.masked_fill(pad_mask, float('-inf')).flatten(1)
+        idx = scores.topk(self.num_queries, dim=1)[1]  # (B*T, Q)
+        cells = torch.stack([idx % w, idx // w], -1).to(ref_map.dtype)
+        size = ref_map.new_tensor([w, h])
+        # cell centre in the padded map, then relative to the valid part
+        points = (cells + 0.5) / size / valid_ratios[:, None]
+        return points.clamp(1e-3, 1 - 1e-3)
 
     def _forward_pixel_decoder(self, memory: Tensor,
                                pixel_inputs: Dict[str, List[Tensor]],

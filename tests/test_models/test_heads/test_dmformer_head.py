@@ -430,3 +430,50 @@ def test_auxiliary_loss_values_hand_computed():
         gt_labels=torch.zeros(1, dtype=torch.long),
         num_boxes=torch.tensor(1.))
     torch.testing.assert_close(losses['loss_query'], torch.tensor(LN2))
+
+
+def test_ref_map_reference():
+    with pytest.raises(ValueError, match='loss_ref_map'):
+        _build(dict(_tiny_cfg(num_layers=2), ref_map_reference=True))
+    head = _build(_aux_cfg(num_queries=2, ref_map_reference=True))
+    head.init_weights()
+    assert not hasattr(head, 'reference_points_fc')
+
+    # peaks: (B*T, h, w) = (2, 4, 4) map; frame 1 is padded right of
+    # column 1 (valid width 2 of 4 cells), where its highest logits are
+    ref_map = torch.zeros(2, 4, 4)
+    ref_map[0, 1, 2] = 5.  # best: row 1, column 2
+    ref_map[0, 3, 0] = 4.  # second: row 3, column 0
+    ref_map[1, :, 2:] = 9.  # padding, never chosen
+    ref_map[1, 2, 1] = 3.
+    ref_map[1, 0, 0] = 2.
+    pad_mask = torch.zeros(2, 4, 4, dtype=torch.bool)
+    pad_mask[1, :, 2:] = True
+    valid_ratios = torch.tensor([[1., 1.], [0.5, 1.]])
+    points = head._ref_map_peaks(ref_map, pad_mask, valid_ratios)
+    # cell centres, x relative to the valid width
+    expected = torch.tensor([[[2.5 / 4, 1.5 / 4], [0.5 / 4, 3.5 / 4]],
+                             [[1.5 / 2, 2.5 / 4], [0.5 / 2, 0.5 / 4]]])
+    torch.testing.assert_close(points, expected)
+
+    # used at test time as well; no gradient through the peaks
+    inputs = _tiny_inputs()
+    head.eval()
+    with torch.no_grad():
+        outs = head(**inputs)
+    assert 'ref_map_logits' not in outs
+    # a fresh head's first box layer predicts a zero offset: the boxes of
+    # decoder layer 0 are centred on the map's peaks
+    mem = inputs['memory'][:, :64]  # stride-8 level of 64 x 64: 8 x 8
+    with torch.no_grad():
+        peaks = head._ref_map_peaks(
+            head.ref_map_fc(mem).view(4, 8, 8),
+            inputs['pixel_inputs']['mlvl_pad_masks'][1],
+            inputs['valid_ratios'][:, 0])
+    torch.testing.assert_close(outs['all_bbox_preds'][0, ..., :2],
+                               peaks.view(2, 2, 2, 2))
+    head.train()
+    outs = head(**inputs)
+    losses = head.loss(outs, _data_samples())
+    sum(losses.values()).backward()
+    assert head.ref_map_fc.weight.grad.abs().sum() > 0
