@@ -5,8 +5,10 @@ import json
 import os
 import os.path as osp
 import re
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
@@ -149,3 +151,56 @@ def test_test_tool_rejects_checkpoint_of_another_model(tmp_path, data_root):
     assert last.startswith(f'error: {ckpt} does not fit')
     assert 'parameters are missing' in last
     assert 'backbone.patch_embed.projection.weight: (1,) in the file' in last
+
+
+def _losses(log):
+    """{iteration: 'loss' value as logged} of a training log."""
+    return {
+        int(m.group(1)): m.group(2)
+        for m in re.finditer(r'Iter\(train\) \[\s*(\d+)/\d+\].*? loss: (\S+)',
+                             log)
+    }
+
+
+def test_resume_after_sigkill_repeats_the_run(tmp_path, data_root):
+    # dropout on, so that the random states matter
+    opts = _data_options(data_root, 6) + [
+        'default_hooks.checkpoint.interval=2',
+        'model.head.decoder.layer_cfg.ffn_cfg.ffn_drop=0.2',
+        'model.backbone.drop_path_rate=0.2'
+    ]
+    cmd = [sys.executable, 'tools/train.py', CFG, '--no-validate']
+    full = _losses(
+        _run(cmd + ['--work-dir',
+                    str(tmp_path / 'full'), '--cfg-options'] + opts))
+    assert sorted(full) == [1, 2, 3, 4, 5, 6]
+
+    # killed with SIGKILL once iteration 3 is logged (checkpoint iter_2)
+    work_dir = tmp_path / 'killed'
+    log_path = tmp_path / 'killed.log'
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen(
+            cmd + ['--work-dir', str(work_dir), '--cfg-options'] + opts,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 300
+            while 3 not in _losses(log_path.read_text()):
+                assert proc.poll() is None, log_path.read_text()[-3000:]
+                assert time.time() < deadline, 'iteration 3 never logged'
+                time.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    assert not (work_dir / 'iter_6.pth').exists()
+    assert _losses(log_path.read_text()).items() <= full.items()
+
+    resumed = _losses(
+        _run(cmd + ['--work-dir', str(work_dir), '--resume', '--cfg-options'] +
+             opts))
+    assert osp.basename(
+        (work_dir / 'last_checkpoint').read_text().strip()) == 'iter_6.pth'
+    # resumed from iter_2 or iter_4 (whichever was written before the kill)
+    assert min(resumed) in (3, 5) and max(resumed) == 6
+    assert resumed == {i: full[i] for i in resumed}
