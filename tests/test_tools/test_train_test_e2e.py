@@ -121,10 +121,18 @@ def test_test_tool_rejects_missing_checkpoint(tmp_path):
 
 def test_dist_train_two_cpu_processes(tmp_path, data_root):
     work_dir = str(tmp_path / 'dist')
+    # the script runs $PYTHON (e.g. a virtualenv's), not `python` of PATH
+    marker = tmp_path / 'python_used'
+    wrapper = tmp_path / 'python'
+    wrapper.write_text(f'#!/bin/sh\ntouch {marker}\n'
+                       f'exec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
     out = _run(['bash', 'tools/dist_train.sh', CFG, '2', '--work-dir',
                 work_dir, '--no-validate', '--cfg-options'] +
                _data_options(data_root, 2),
-               env=dict(PORT='29517', OMP_NUM_THREADS='1'))
+               env=dict(PORT='29517', OMP_NUM_THREADS='1',
+                        PYTHON=str(wrapper)))
+    assert marker.exists()
     assert 'using the gloo backend' in out
     assert 'Distributed training: True' in out
     assert 'GPU number: 2' in out  # MMEngine's name for the world size
