@@ -222,6 +222,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='replace the outputs of an earlier run in --out-dir (only the '
         'files this demo writes are removed)')
     parser.add_argument(
+        '--allow-partial-checkpoint',
+        action='store_true',
+        help='run with a checkpoint that does not match the config '
+        '(default: refuse it)')
+    parser.add_argument(
         '--strip-frames',
         type=int,
         default=5,
@@ -248,7 +253,11 @@ def main(argv=None) -> int:
     from dmformer.utils import tune_glibc_malloc
     from dmformer.visualization import frame_with_legend, make_strip
     tune_glibc_malloc()  # faster CPU inference; DMFORMER_MALLOPT=0 disables
-    model = init_model(args.config, args.checkpoint, device=args.device)
+    model = init_model(
+        args.config,
+        args.checkpoint,
+        device=args.device,
+        strict=not args.allow_partial_checkpoint)
 
     mask_dirs = [osp.join(args.out_dir, 'masks', str(i))
                  for i in range(len(texts))]

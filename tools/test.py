@@ -32,6 +32,11 @@ def parse_args() -> argparse.Namespace:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--allow-partial-checkpoint',
+        action='store_true',
+        help='evaluate a checkpoint that lacks some of the model\'s '
+        'parameters or has others (default: refuse it)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -81,9 +86,12 @@ def main() -> None:
     else:
         runner = RUNNERS.build(cfg)
     problem = checkpoint_mismatch(runner.model, args.checkpoint)
-    if problem:
+    if problem and not args.allow_partial_checkpoint:
         raise SystemExit(f'error: {args.checkpoint} does not fit '
-                         f'{args.config}: {problem}')
+                         f'{args.config}: {problem} (--allow-partial-'
+                         'checkpoint evaluates it anyway)')
+    if problem:
+        print(f'warning: {args.checkpoint} loaded partially: {problem}')
     metrics = runner.test()
     print(metrics)
 
@@ -96,23 +104,12 @@ def checkpoint_mismatch(model, checkpoint: str) -> str:
     from mmengine.model import is_model_wrapper
     from mmengine.runner.checkpoint import _load_checkpoint
 
-    from dmformer.utils.ckpt_convert import check_state_dict
+    from dmformer.utils.ckpt_convert import describe_checkpoint_mismatch
     ckpt = _load_checkpoint(checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
-    state = {(k[len('module.'):] if k.startswith('module.') else k): v
-             for k, v in state.items()}
     if is_model_wrapper(model):
         model = model.module
-    result = check_state_dict(model, state)
-    parts = []
-    if result.missing:
-        parts.append(f'{len(result.missing)} of the model\'s parameters are '
-                     f'missing (e.g. {", ".join(result.missing[:3])})')
-    if result.mismatched:
-        key, got, want = result.mismatched[0]
-        parts.append(f'{len(result.mismatched)} have another shape (e.g. '
-                     f'{key}: {got} in the file, {want} in the model)')
-    return '; '.join(parts)
+    return describe_checkpoint_mismatch(model, state)
 
 
 if __name__ == '__main__':

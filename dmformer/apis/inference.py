@@ -2,6 +2,7 @@
 """High-level inference: build a model from a config and segment the object
 a sentence refers to in a list of frames."""
 import copy
+import warnings
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -9,16 +10,19 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import (_load_checkpoint,
+                                        _load_checkpoint_to_model)
 
 from dmformer.registry import MODELS
 from dmformer.structures import RVOSDataSample
+from dmformer.utils.ckpt_convert import describe_checkpoint_mismatch
 
 
 def init_model(config: Union[str, Config],
                checkpoint: Optional[str] = None,
                device: str = 'cpu',
-               cfg_options: Optional[dict] = None) -> nn.Module:
+               cfg_options: Optional[dict] = None,
+               strict: bool = True) -> nn.Module:
     """Build a DMFormer model from a config and load a checkpoint.
 
     Args:
@@ -27,6 +31,10 @@ def init_model(config: Union[str, Config],
             keeps its initial weights (useful for smoke tests only).
         device (str): Device to put the model on. Defaults to 'cpu'.
         cfg_options (dict, optional): Options merged into the config.
+        strict (bool): Refuse a checkpoint whose keys or shapes do not
+            match the model (``ValueError`` naming the file, counts and a
+            few keys). False loads the matching part and warns. Defaults
+            to True.
 
     Returns:
         nn.Module: The model in eval mode, with ``model.cfg`` set.
@@ -46,8 +54,20 @@ def init_model(config: Union[str, Config],
     if checkpoint is None:
         model.init_weights()
     else:
-        # every parameter comes from the checkpoint (strict loading)
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        # every parameter comes from the checkpoint unless strict=False
+        ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+        state = ckpt.get('state_dict', ckpt) \
+            if isinstance(ckpt, dict) else None
+        if not isinstance(state, dict):
+            raise ValueError(f'{checkpoint}: not a checkpoint (no state '
+                             'dict inside)')
+        problem = describe_checkpoint_mismatch(model, state)
+        if problem and strict:
+            raise ValueError(f'{checkpoint} does not fit the config: '
+                             f'{problem}')
+        if problem:
+            warnings.warn(f'{checkpoint} loaded partially: {problem}')
+        _load_checkpoint_to_model(model, ckpt, strict=False, logger='silent')
     model.cfg = config
     model.to(device)
     model.eval()

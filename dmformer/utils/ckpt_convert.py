@@ -56,8 +56,8 @@ __all__ = [
     'revert_unfold_reduction_order', 'revert_unfold_norm_order',
     'load_state_dict_from_file', 'swin_official_to_mmdet',
     'swin_mmdet_to_official', 'convert_glip', 'convert_dmformer_official',
-    'dmformer_mm_to_official', 'check_state_dict', 'save_converted',
-    'build_model_from_config'
+    'dmformer_mm_to_official', 'check_state_dict',
+    'describe_checkpoint_mismatch', 'save_converted', 'build_model_from_config'
 ]
 
 StateDict = Dict[str, Tensor]
@@ -665,6 +665,44 @@ def check_state_dict(model: nn.Module,
             result.matched += 1
     result.unexpected = [k for k in state_dict if k not in own]
     return result
+
+
+def describe_checkpoint_mismatch(model: nn.Module,
+                                 state_dict: Mapping[str, Tensor]) -> str:
+    """One line on why ``state_dict`` is not the weights of ``model``.
+
+    Missing parameters, parameters of another shape and keys the model
+    does not have are counted with a few names each, and the converters
+    for official / GLIP weights are named.
+
+    Args:
+        model (nn.Module): The model (not wrapped).
+        state_dict (dict[str, Tensor]): Checkpoint state dict; a
+            ``module.`` prefix (DDP) is removed.
+
+    Returns:
+        str: ``''`` when every key matches, else the description.
+    """
+    state_dict = {(k[len('module.'):] if k.startswith('module.') else k): v
+                  for k, v in state_dict.items()}
+    result = check_state_dict(model, state_dict)
+    parts = []
+    if result.missing:
+        parts.append(f'{len(result.missing)} of the model\'s parameters are '
+                     f'missing (e.g. {", ".join(result.missing[:3])})')
+    if result.mismatched:
+        key, got, want = result.mismatched[0]
+        parts.append(f'{len(result.mismatched)} have another shape (e.g. '
+                     f'{key}: {got} in the file, {want} in the model)')
+    if result.unexpected:
+        parts.append(f'{len(result.unexpected)} keys are not in the model '
+                     f'(e.g. {", ".join(result.unexpected[:3])})')
+    if not parts:
+        return ''
+    return '; '.join(parts) + (
+        '. Official DMFormer / GLIP weights must be converted first '
+        '(tools/model_converters/dmformer_official_to_mm.py, '
+        'glip_to_dmformer.py)')
 
 
 def build_model_from_config(config: str,

@@ -14,6 +14,39 @@ def tiny_model():
     return init_model(TINY_CFG)
 
 
+def test_init_model_refuses_a_checkpoint_of_another_model(tmp_path,
+                                                          tiny_model):
+    state = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    good = str(tmp_path / 'good.pth')
+    torch.save(dict(state_dict=state), good)
+    loaded = init_model(TINY_CFG, good)
+    for key, value in loaded.state_dict().items():
+        assert torch.equal(value, state[key]), key
+
+    key = 'head.cls_branches.0.weight'
+    state.pop(key)
+    state['extra.weight'] = torch.zeros(1)
+    bad = str(tmp_path / 'bad.pth')
+    torch.save(dict(state_dict=state), bad)
+    with pytest.raises(ValueError) as info:
+        init_model(TINY_CFG, bad)
+    message = str(info.value)
+    assert message.startswith(f'{bad} does not fit the config')
+    assert f'1 of the model\'s parameters are missing (e.g. {key})' \
+        in message
+    assert 'extra.weight' in message and '\n' not in message
+    # explicit partial loading: the rest comes from the file
+    with pytest.warns(UserWarning, match='loaded partially'):
+        partial = init_model(TINY_CFG, bad, strict=False)
+    head_w = 'head.cls_branches.1.weight'
+    assert torch.equal(partial.state_dict()[head_w], state[head_w])
+
+    not_ckpt = str(tmp_path / 'list.pth')
+    torch.save([1, 2], not_ckpt)
+    with pytest.raises(ValueError, match='not a checkpoint'):
+        init_model(TINY_CFG, not_ckpt)
+
+
 def test_init_model_and_test_scale(tiny_model):
     assert not tiny_model.training
     assert get_test_scale(tiny_model.cfg) == 112

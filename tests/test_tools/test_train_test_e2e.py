@@ -159,6 +159,9 @@ def test_test_tool_rejects_checkpoint_of_another_model(tmp_path, data_root):
     assert last.startswith(f'error: {ckpt} does not fit')
     assert 'parameters are missing' in last
     assert 'backbone.patch_embed.projection.weight: (1,) in the file' in last
+    assert '1 keys are not in the model (e.g. other.weight)' in last
+    assert 'tools/model_converters/' in last
+    assert '--allow-partial-checkpoint' in last
 
 
 def _losses(log):
