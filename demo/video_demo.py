@@ -27,7 +27,6 @@ bounded; the query is chosen per clip (as in the Ref-DAVIS protocol).
 import argparse
 import os
 import os.path as osp
-import sys
 from typing import Iterator, List, Tuple
 
 import cv2
@@ -349,8 +348,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    try:
-        sys.exit(main())
-    except (FileNotFoundError, ValueError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        sys.exit(2)
+    from dmformer.utils.cli import run_cli
+    run_cli(main)

@@ -113,4 +113,5 @@ def checkpoint_mismatch(model, checkpoint: str) -> str:
 
 
 if __name__ == '__main__':
-    main()
+    from dmformer.utils.cli import run_cli
+    run_cli(main)

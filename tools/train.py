@@ -110,4 +110,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    from dmformer.utils.cli import run_cli
+    run_cli(main)

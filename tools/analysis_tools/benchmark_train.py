@@ -160,4 +160,5 @@ def main(argv: Optional[List[str]] = None) -> Dict:
 
 
 if __name__ == '__main__':
-    main()
+    from dmformer.utils.cli import run_cli
+    run_cli(main)

@@ -120,4 +120,5 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
 
 
 if __name__ == '__main__':
-    main()
+    from dmformer.utils.cli import run_cli
+    run_cli(main)

@@ -1068,4 +1068,5 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    from dmformer.utils.cli import run_cli
+    run_cli(main)

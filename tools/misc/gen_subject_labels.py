@@ -117,4 +117,5 @@ def main(argv: Optional[Sequence[str]] = None,
 
 
 if __name__ == '__main__':
-    main()
+    from dmformer.utils.cli import run_cli
+    run_cli(main)

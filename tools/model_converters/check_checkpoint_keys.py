@@ -18,7 +18,6 @@ BERT weights)::
 """
 import argparse
 import re
-import sys
 from collections import OrderedDict
 from typing import List, Optional
 
@@ -69,4 +68,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from dmformer.utils.cli import run_cli
+    run_cli(main)

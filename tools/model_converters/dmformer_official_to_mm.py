@@ -45,7 +45,6 @@ Example::
 """  # noqa: E501
 import argparse
 import os.path as osp
-import sys
 from typing import List, Optional
 
 from dmformer.utils.ckpt_convert import (build_model_from_config,
@@ -98,4 +97,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from dmformer.utils.cli import run_cli
+    run_cli(main)

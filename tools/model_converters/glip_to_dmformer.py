@@ -20,7 +20,6 @@ official one. The Swin ``PatchMerging`` weights are re-ordered for mmdet's
 """
 import argparse
 import os.path as osp
-import sys
 from typing import List, Optional
 
 from dmformer.utils.ckpt_convert import (GLIP_FORMATS, build_model_from_config,
@@ -88,4 +87,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from dmformer.utils.cli import run_cli
+    run_cli(main)

@@ -1,0 +1,43 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""One shared way for the command-line tools to report user errors."""
+import os
+import sys
+from typing import Callable, NoReturn, Optional
+
+#: Exceptions that mean "bad input" (a missing or unreadable file, a wrong
+#: value, an unknown registry name, a config that does not parse). Any other
+#: exception is a bug and keeps its traceback.
+USER_ERRORS = (OSError, ValueError, KeyError, SyntaxError)
+
+
+def format_user_error(error: BaseException) -> str:
+    """The one-line message of a user error, naming the file if known."""
+    if isinstance(error, OSError) and error.filename is not None:
+        what = error.strerror or str(error)
+        message = f'{what} ({error.filename})'
+    elif isinstance(error, KeyError) and len(error.args) == 1:
+        message = str(error.args[0])  # str(KeyError) adds quotes
+    else:
+        message = str(error) or type(error).__name__
+    return ' '.join(message.split())
+
+
+def run_cli(main: Callable[[], Optional[int]]) -> NoReturn:
+    """Run a tool's ``main`` and exit with its return code.
+
+    A user error (:data:`USER_ERRORS`) prints ``error: <message>`` on one
+    line to stderr and exits with status 2, without a stack trace; set the
+    environment variable ``DMFORMER_DEBUG=1`` to get the traceback.
+
+    Args:
+        main (Callable): The tool's entry point; its return value (None or
+            an int) is the exit status.
+    """
+    try:
+        code = main()
+    except USER_ERRORS as error:
+        if os.environ.get('DMFORMER_DEBUG', '0') not in ('', '0'):
+            raise
+        print(f'error: {format_user_error(error)}', file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,67 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import subprocess
+import sys
+
+import pytest
+
+from dmformer.testing import REPO_ROOT
+from dmformer.utils.cli import format_user_error, run_cli
+
+
+def test_format_user_error():
+    assert format_user_error(
+        FileNotFoundError(2, 'No such file or directory',
+                          'a.pth')) == 'No such file or directory (a.pth)'
+    assert format_user_error(KeyError('Nope is not in the registry')) == \
+        'Nope is not in the registry'
+    assert format_user_error(ValueError('two\n  lines')) == 'two lines'
+    assert format_user_error(ValueError()) == 'ValueError'
+
+
+def test_run_cli_exit_codes(capsys, monkeypatch):
+    monkeypatch.delenv('DMFORMER_DEBUG', raising=False)
+    with pytest.raises(SystemExit) as info:
+        run_cli(lambda: None)
+    assert info.value.code == 0
+    with pytest.raises(SystemExit) as info:
+        run_cli(lambda: 3)
+    assert info.value.code == 3
+
+    def bad_input():
+        raise ValueError('--shape must be positive')
+
+    with pytest.raises(SystemExit) as info:
+        run_cli(bad_input)
+    assert info.value.code == 2
+    assert capsys.readouterr().err == 'error: --shape must be positive\n'
+
+    # a bug keeps its traceback
+    def bug():
+        raise RuntimeError('boom')
+
+    with pytest.raises(RuntimeError):
+        run_cli(bug)
+    # and so does a user error when asked for
+    monkeypatch.setenv('DMFORMER_DEBUG', '1')
+    with pytest.raises(ValueError):
+        run_cli(bad_input)
+
+
+@pytest.mark.parametrize('args,expected', [
+    (['tools/train.py', 'missing.py'],
+     'error: No such file or directory (missing.py)'),
+    (['tools/test.py', 'configs/dmformer/dmformer_tiny_synthetic.py',
+      'missing.pth'], 'error: checkpoint not found: missing.pth'),
+    (['tools/analysis_tools/count_params.py', 'missing.py'],
+     'error: No such file or directory (missing.py)'),
+    (['tools/model_converters/glip_to_dmformer.py', 'missing.pth',
+      'out.pth'], 'error: Checkpoint file not found: missing.pth'),
+])
+def test_tools_print_one_line(args, expected, tmp_path):
+    proc = subprocess.run([sys.executable] + args,
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [expected]
+    assert 'Traceback' not in proc.stdout + proc.stderr
