@@ -237,6 +237,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.clip_len < 1:
         raise ValueError(f'--clip-len must be >= 1, got {args.clip_len}')
+    if args.test_scale is not None and args.test_scale < 1:
+        raise ValueError(f'--test-scale must be >= 1, got {args.test_scale}')
+    if args.device.startswith('cuda'):
+        import torch
+        if not torch.cuda.is_available():
+            raise ValueError(f'--device {args.device}: CUDA is not available')
     texts = [' '.join(t.split()) for t in args.text]
     for i, text in enumerate(texts):
         if not text:

@@ -136,6 +136,9 @@ def inference_clip(model: nn.Module,
         raise ValueError('inference_clip: no sentence given')
     if test_scale is None:
         test_scale = get_test_scale(getattr(model, 'cfg', Config()))
+    if test_scale < 1:
+        raise ValueError(f'inference_clip: test_scale must be >= 1, got '
+                         f'{test_scale}')
     resized = [_resize_short_side(f, test_scale) for f in frames]
     img_h, img_w = resized[0].shape[:2]
     # [T, H, W, 3] -> [T, 3, H, W]

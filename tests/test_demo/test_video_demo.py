@@ -161,3 +161,10 @@ def test_demo_rejects_bad_input(tmp_path, checkpoint):
         demo.main([str(corrupt), TINY_CFG, checkpoint, '--text', '  '])
     with pytest.raises(FileNotFoundError, match='checkpoint'):
         demo.main([str(corrupt), TINY_CFG, 'missing.pth', '--text', 'a'])
+    with pytest.raises(ValueError, match='--test-scale must be >= 1'):
+        demo.main([str(corrupt), TINY_CFG, checkpoint, '--text', 'a',
+                   '--test-scale', '0'])
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match='CUDA is not available'):
+            demo.main([str(corrupt), TINY_CFG, checkpoint, '--text', 'a',
+                       '--device', 'cuda'])
