@@ -1,7 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Helpers shared by the test suite."""
 import importlib.util
+import math
 import os.path as osp
+import zlib
 from types import ModuleType
 
 #: The repository root (this package sits in ``<root>/dmformer/testing``).
@@ -26,3 +28,27 @@ def load_script(path: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def seeded_parameters(model) -> None:
+    """Fill every parameter of ``model`` from its *name*, in place.
+
+    Each parameter is drawn from a generator seeded with the CRC32 of its
+    name (buffers are left alone): 1-D weights ~ 1 + 0.02 N(0, 1) (norm
+    scales), 1-D biases ~ 0.02 N(0, 1), matrices ~ N(0, 1) / sqrt(fan_in).
+    Unlike the modules' initialisers, the values do not depend on the order
+    in which modules are built, and no layer starts at zero.
+
+    Args:
+        model (torch.nn.Module): The model to fill.
+    """
+    import torch
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+            noise = torch.randn(param.shape, generator=gen)
+            if param.dim() == 1:
+                value = noise * 0.02 + (1. if name.endswith('weight') else 0.)
+            else:
+                value = noise / math.sqrt(param[0].numel())
+            param.copy_(value)

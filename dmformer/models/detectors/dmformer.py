@@ -56,6 +56,18 @@ class DMFormer(BaseModel):
             ``dict(num_feats=128, normalize=True, offset=-0.5)``.
         num_backbone_outs_to_proj (int): How many of the last backbone
             outputs feed ``input_proj``. Defaults to 3.
+        batch_invariant (bool): Run the stages that see padding (backbone
+            windows, the GroupNorm of ``input_proj``, the convolutions,
+            norms and spatially reduced attention of the pixel decoder) on
+            every clip at its own padded size (``pad_shape``: ``img_shape``
+            rounded up to the pad divisor) and mask the rest, so a clip gets
+            the same prediction whatever it is batched with; the deformable
+            attention and the text stages are batch-invariant by
+            construction (masked keys, sizes in pixels). A clip alone in its
+            batch is computed exactly as the official code does.
+            ``False`` pads every clip to the batch's largest size for all
+            stages, as the official code does, so that batch mates change a
+            clip's GroupNorm statistics and borders. Defaults to True.
         data_preprocessor (dict, optional): :class:`RVOSDataPreprocessor`.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -70,6 +82,7 @@ class DMFormer(BaseModel):
                  positional_encoding: ConfigType = dict(
                      num_feats=128, normalize=True, offset=-0.5),
                  num_backbone_outs_to_proj: int = 3,
+                 batch_invariant: bool = True,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(
@@ -95,6 +108,7 @@ class DMFormer(BaseModel):
         self.text_positional_encoding = SinePositionalEncoding1D(
             num_feats=embed_dims, normalize=True)
         self.num_backbone_outs_to_proj = num_backbone_outs_to_proj
+        self.batch_invariant = batch_invariant
 
     @property
     def with_subject_head(self) -> bool:
@@ -244,23 +258,25 @@ class DMFormer(BaseModel):
             ]
 
         # ---- vision ----
-        # [b, t, 3, H, W] -> [(b t), 3, H, W]
-        frames = inputs.flatten(0, 1)
         lang = dict(
             word_feats=word_feats,
             word_pad_mask=word_pad_mask,
             text_pos=text_pos)
-        backbone_feats = self.backbone(
-            frames, lang=lang, num_frames=num_frames) \
-            if getattr(self.backbone, 'lang_fusion', None) is not None \
-            else self.backbone(frames)
-        img_pad_mask = self._image_pad_mask(inputs, data_samples)
-        proj_feats = list(
-            self.input_proj(
-                tuple(backbone_feats[-self.num_backbone_outs_to_proj:])))
-        backbone_masks, backbone_pos = self._masks_and_pos(
-            img_pad_mask, backbone_feats)
-        proj_masks, proj_pos = self._masks_and_pos(img_pad_mask, proj_feats)
+        clip_groups = self._clip_groups(inputs, data_samples)
+        if clip_groups is None:
+            visual = self._extract_visual(inputs, data_samples, lang)
+        else:
+            visual = self._merge_clip_groups(
+                [(idx,
+                  self._extract_visual(
+                      inputs[idx, :, :, :pad_h, :pad_w],
+                      [data_samples[i] for i in idx],
+                      {k: v[idx]
+                       for k, v in lang.items()}))
+                 for (pad_h, pad_w), idx in clip_groups], bs, num_frames)
+        proj_feats = visual['proj_feats']
+        proj_masks = visual['proj_masks']
+        proj_pos = visual['proj_pos']
 
         # ---- decoupled interaction ----
         neck_outs = self.neck(
@@ -285,9 +301,10 @@ class DMFormer(BaseModel):
             text_embed=neck_outs['text_embed'],
             num_frames=num_frames,
             pixel_inputs=dict(
-                feats=[backbone_feats[0]],
-                mlvl_pad_masks=backbone_masks,
-                mlvl_pos=backbone_pos),
+                feats=[visual['backbone_feats'][0]],
+                mlvl_pad_masks=visual['backbone_masks'],
+                mlvl_pos=visual['backbone_pos'],
+                clip_groups=visual.get('clip_groups')),
             word_feats=word_feats,
             word_pad_mask=word_pad_mask,
             text_pos=text_pos,
@@ -301,6 +318,116 @@ class DMFormer(BaseModel):
     # ------------------------------------------------------------------
     # Helpers
     # ------------------------------------------------------------------
+    def _extract_visual(self, inputs: Tensor, data_samples: SampleList,
+                        lang: Dict[str, Tensor]) -> Dict[str, List[Tensor]]:
+        """Backbone and input projection of a batch of clips.
+
+        Args:
+            inputs (Tensor): (b, t, 3, H, W).
+            data_samples (list[:obj:`RVOSDataSample`]): b samples.
+            lang (dict[str, Tensor]): ``word_feats``, ``word_pad_mask`` and
+                ``text_pos`` of the b sentences (for language fusion in the
+                backbone).
+
+        Returns:
+            dict[str, list[Tensor]]: ``backbone_feats`` / ``proj_feats``
+            (b*t, C, h, w) per level, their padding masks
+            ``backbone_masks`` / ``proj_masks`` (b*t, h, w) bool and sine
+            positions ``backbone_pos`` / ``proj_pos`` (b*t, C, h, w).
+        """
+        num_frames = inputs.shape[1]
+        # [b, t, 3, H, W] -> [(b t), 3, H, W]
+        frames = inputs.flatten(0, 1)
+        backbone_feats = self.backbone(
+            frames, lang=lang, num_frames=num_frames) \
+            if getattr(self.backbone, 'lang_fusion', None) is not None \
+            else self.backbone(frames)
+        img_pad_mask = self._image_pad_mask(inputs, data_samples)
+        proj_feats = list(
+            self.input_proj(
+                tuple(backbone_feats[-self.num_backbone_outs_to_proj:])))
+        backbone_masks, backbone_pos = self._masks_and_pos(
+            img_pad_mask, backbone_feats)
+        proj_masks, proj_pos = self._masks_and_pos(img_pad_mask, proj_feats)
+        return dict(
+            backbone_feats=list(backbone_feats),
+            backbone_masks=backbone_masks,
+            backbone_pos=backbone_pos,
+            proj_feats=proj_feats,
+            proj_masks=proj_masks,
+            proj_pos=proj_pos)
+
+    def _clip_groups(
+        self, inputs: Tensor, data_samples: SampleList
+    ) -> Optional[List[Tuple[Tuple[int, int], List[int]]]]:
+        """Group the videos of a batch by their own padded size.
+
+        Returns:
+            list | None: ``((pad_h, pad_w), video indices)`` per size, or
+            None when ``batch_invariant`` is off or every clip already has
+            the batch's padded size (nothing to crop).
+        """
+        if not self.batch_invariant:
+            return None
+        batch_shape = tuple(inputs.shape[-2:])
+        divisor = getattr(self.data_preprocessor, 'pad_size_divisor', 1)
+        groups: Dict[Tuple[int, int], List[int]] = {}
+        for i, sample in enumerate(data_samples):
+            if 'pad_shape' in sample.metainfo:
+                shape = tuple(sample.metainfo['pad_shape'][:2])
+            elif 'img_shape' in sample.metainfo:
+                h, w = sample.metainfo['img_shape'][:2]
+                shape = (-(-h // divisor) * divisor, -(-w // divisor) * divisor)
+            else:
+                shape = batch_shape
+            shape = (min(shape[0], batch_shape[0]),
+                     min(shape[1], batch_shape[1]))
+            groups.setdefault(shape, []).append(i)
+        if list(groups) == [batch_shape]:
+            return None
+        return list(groups.items())
+
+    @staticmethod
+    def _merge_clip_groups(parts: List[Tuple[List[int], Dict]],
+                           num_videos: int, num_frames: int) -> Dict:
+        """Put the per-group outputs of :meth:`_extract_visual` back into
+        batch order on one canvas per level (features and positions padded
+        with zeros, masks with True).
+
+        Returns:
+            dict: The keys of :meth:`_extract_visual` for the whole batch
+            plus ``clip_groups``: ``(frame rows, backbone level shapes)``
+            per group, for the stages that crop again (pixel decoder).
+        """
+        merged = dict()
+        first = parts[0][1]
+        device = first['proj_feats'][0].device
+        rows_of = [
+            torch.cat([
+                torch.arange(i * num_frames, (i + 1) * num_frames,
+                             device=device) for i in idx
+            ]) for idx, _ in parts
+        ]
+        for key in first:
+            levels = []
+            for lvl in range(len(first[key])):
+                tensors = [out[key][lvl] for _, out in parts]
+                h = max(x.shape[-2] for x in tensors)
+                w = max(x.shape[-1] for x in tensors)
+                ref = tensors[0]
+                shape = (num_videos * num_frames, *ref.shape[1:-2], h, w)
+                canvas = ref.new_ones(shape) if ref.dtype == torch.bool \
+                    else ref.new_zeros(shape)
+                for rows, x in zip(rows_of, tensors):
+                    canvas[rows, ..., :x.shape[-2], :x.shape[-1]] = x
+                levels.append(canvas)
+            merged[key] = levels
+        merged['clip_groups'] = [
+            (rows, [tuple(x.shape[-2:]) for x in out['backbone_feats']])
+            for rows, (_, out) in zip(rows_of, parts)
+        ]
+        return merged
+
     @staticmethod
     def _select_valid_frames(
             inputs: Tensor,

@@ -290,7 +290,10 @@ class DMFormerHead(BaseModule):
                 padding masks (B*T, h, w) of strides 4, 8, 16, 32;
                 ``mlvl_pos``: positional encodings (B*T, D, h, w) of the
                 same strides. The memory levels 0-2 must have the sizes of
-                the stride 8/16/32 masks.
+                the stride 8/16/32 masks. Optional ``clip_groups`` (from a
+                batch-invariant detector): ``(frame rows, [(h, w) of the
+                strides 4..32])`` per group of clips with the same padded
+                size; the pixel decoder then runs per group on those sizes.
             word_feats (Tensor): Word features, (B, L, D).
             word_pad_mask (Tensor): Bool, True = padding, (B, L).
             text_pos (Tensor): Word positional encoding, (B, L, D).
@@ -306,6 +309,9 @@ class DMFormerHead(BaseModule):
               (num_dec_layers, B, T, Q, 4).
             - all_mask_preds (Tensor): Mask logits at stride 4 of the padded
               input, has shape (num_dec_layers, B, T, Q, H/4, W/4).
+            - mask_shapes (Tensor): Only with ``clip_groups``: the stride-4
+              size (h, w) of every video's own padded input, long (B, 2);
+              :meth:`predict` upsamples that part only.
         """
         bt, _, dims = memory.shape
         b = text_embed.size(0)
@@ -386,10 +392,18 @@ class DMFormerHead(BaseModule):
         # (B, T, L*Q, H, W) -> (L, B, T, Q, H, W)
         all_mask_preds = mask_preds.view(b, t, num_layers, q, h,
                                          w).permute(2, 0, 1, 3, 4, 5)
+        clip_groups = pixel_inputs.get('clip_groups')
+        if clip_groups:
+            # stride-4 size of every video's own padded input, (B, 2)
+            mask_shapes = all_mask_preds.new_empty((b, 2), dtype=torch.long)
+            for rows, shapes in clip_groups:
+                mask_shapes[rows[::num_frames] // num_frames] = \
+                    mask_shapes.new_tensor(shapes[0])
         return dict(
             all_cls_scores=all_cls_scores,
             all_bbox_preds=all_bbox_preds,
             all_mask_preds=all_mask_preds,
+            **(dict(mask_shapes=mask_shapes) if clip_groups else {}),
             **({} if ref_map is None or not self.training else dict(
                 ref_map_logits=ref_map.view(b, t, *ref_map.shape[1:]))))
 
@@ -442,9 +456,29 @@ class DMFormerHead(BaseModule):
                 1, 2).reshape(bt, dims, h, w))
             start += h * w
         mlvl_feats = [pixel_inputs['feats'][0]] + memory_maps
-        return self.pixel_decoder(mlvl_feats, pad_masks, mlvl_pos,
-                                  word_feats, word_pad_mask, text_pos,
-                                  num_frames)
+        clip_groups = pixel_inputs.get('clip_groups')
+        if not clip_groups:
+            return self.pixel_decoder(mlvl_feats, pad_masks, mlvl_pos,
+                                      word_feats, word_pad_mask, text_pos,
+                                      num_frames)
+        # batch-invariant: every group of clips at its own padded size, so
+        # the convolutions, GroupNorms and reduced attention never see a
+        # batch mate's padding; the rest of the canvas stays zero
+        out = None
+        for rows, shapes in clip_groups:
+            videos = rows[::num_frames] // num_frames
+            crop = [
+                [x[rows, ..., :h, :w] for x, (h, w) in zip(xs, shapes)]
+                for xs in (mlvl_feats, pad_masks, mlvl_pos)
+            ]
+            feats = self.pixel_decoder(*crop, word_feats[videos],
+                                       word_pad_mask[videos],
+                                       text_pos[videos], num_frames)
+            if out is None:
+                h, w = mlvl_feats[0].shape[-2:]
+                out = feats.new_zeros(bt, feats.shape[1], h, w)
+            out[rows, :, :feats.shape[-2], :feats.shape[-1]] = feats
+        return out
 
     def get_targets(self, batch_data_samples: List[RVOSDataSample],
                     mask_shape: Tuple[int, int], num_frames: int,
@@ -695,16 +729,29 @@ class DMFormerHead(BaseModule):
         idx = query_idx.view(b, 1, 1, 1, 1).expand(b, t, 1, h, w)
         masks = mask_preds.gather(2, idx).squeeze(2)  # (B, T, h, w)
         s = self.mask_feat_stride
-        # (B, T, h, w) -> (B, T, h*s, w*s), the padded input size
-        masks = F.interpolate(
-            masks, size=(h * s, w * s), mode='bilinear', align_corners=False)
+        mask_shapes = head_outs.get('mask_shapes')
+        if mask_shapes is None:
+            # (B, T, h, w) -> (B, T, h*s, w*s), the padded input size
+            masks = F.interpolate(
+                masks, size=(h * s, w * s), mode='bilinear',
+                align_corners=False)
 
         results = []
         for i, data_sample in enumerate(batch_data_samples):
             img_h, img_w = data_sample.metainfo['img_shape'][:2]
             out_h, out_w = data_sample.metainfo['ori_shape'][:2] \
                 if rescale else (img_h, img_w)
-            mask = masks[i:i + 1, :, :img_h, :img_w]
+            if mask_shapes is None:
+                mask = masks[i:i + 1, :, :img_h, :img_w]
+            else:
+                # upsample the video's own padded size only, so the border
+                # rows do not blend with a batch mate's padding
+                mh, mw = mask_shapes[i].tolist()
+                mask = F.interpolate(
+                    masks[i:i + 1, :, :mh, :mw],
+                    size=(mh * s, mw * s),
+                    mode='bilinear',
+                    align_corners=False)[..., :img_h, :img_w]
             if (out_h, out_w) != (img_h, img_w):
                 mask = F.interpolate(
                     mask,

@@ -13,21 +13,21 @@ stream depends on the order in which modules are built) but from the
 parameter *names*: every parameter is drawn from a generator seeded with
 the CRC32 of its name. A redesign that moves or renames modules keeps the
 pin by mapping its new names to the old ones (the checkpoint key-rename
-rules) in :func:`seeded_parameters`.
+rules) in :func:`dmformer.testing.seeded_parameters`.
 
 Regenerate the file only for an intended change of behaviour, and say so in
 the commit::
 
     python tests/test_models/test_detectors/test_output_pinning.py
 """
-import math
 import os.path as osp
-import zlib
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.structures import InstanceData
+
+from dmformer.testing import seeded_parameters
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -81,21 +81,6 @@ def _no_dropout(model):
                      'proj_drop'):
             if isinstance(getattr(module, attr, None), float):
                 setattr(module, attr, 0.)
-
-
-def seeded_parameters(model: torch.nn.Module) -> None:
-    """Fill every parameter from its name (buffers are left alone): 1-D
-    weights ~ 1 + 0.02 N(0, 1) (norm scales), 1-D biases ~ 0.02 N(0, 1),
-    matrices ~ N(0, 1) / sqrt(fan_in)."""
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
-            noise = torch.randn(param.shape, generator=gen)
-            if param.dim() == 1:
-                value = noise * 0.02 + (1. if name.endswith('weight') else 0.)
-            else:
-                value = noise / math.sqrt(param[0].numel())
-            param.copy_(value)
 
 
 def compute_outputs(name: str) -> dict:

@@ -1,0 +1,113 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""A clip's prediction must not depend on what it is batched with.
+
+Clip A (70 x 100, padded to 96 x 128 alone) is predicted alone and batched
+with a larger clip B (150 x 170, so the batch is padded to 160 x 192) that
+has a longer caption. With ``batch_invariant=True`` (the default) the mask
+logits of A's own padded region, its scores, boxes and binary masks agree;
+with ``batch_invariant=False`` (the official behaviour: GroupNorm statistics
+and borders over the whole batch canvas) they do not, which shows that the
+comparison can fail.
+"""
+import copy
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
+from dmformer.registry import MODELS
+from dmformer.structures import RVOSDataSample
+from dmformer.testing import seeded_parameters
+from dmformer.utils import register_all_modules
+
+TINY_CFG = 'configs/dmformer/dmformer_tiny_synthetic.py'
+NUM_FRAMES = 2
+
+
+def _clip(seed, text, shape):
+    gen = torch.Generator().manual_seed(seed)
+    h, w = shape
+    frames = torch.randint(0, 256, (NUM_FRAMES, 3, h, w), generator=gen,
+                           dtype=torch.uint8)
+    sample = RVOSDataSample(
+        metainfo=dict(
+            text=text,
+            img_shape=(h, w),
+            ori_shape=(h, w),
+            video_id=f'v{seed}',
+            exp_id='0'))
+    masks = torch.zeros(NUM_FRAMES, h, w, dtype=torch.bool)
+    masks[:, h // 4:h // 2, w // 4:w // 2] = True
+    boxes = torch.tensor([[w // 4, h // 4, w // 2, h // 2]] * NUM_FRAMES,
+                         dtype=torch.float32)
+    sample.gt_instances = InstanceData(
+        masks=masks, bboxes=boxes, valid=torch.ones(NUM_FRAMES).bool())
+    sample.gt_subject_span = torch.tensor([0, 3])
+    return frames, sample
+
+
+def _batch(*clips):
+    return dict(
+        inputs=[c[0] for c in clips],
+        data_samples=[copy.deepcopy(c[1]) for c in clips])
+
+
+@pytest.fixture(scope='module')
+def tiny_model():
+    register_all_modules()
+    model = MODELS.build(Config.fromfile(TINY_CFG).model)
+    seeded_parameters(model)
+    return model.eval()
+
+
+CLIP_A = (0, 'the small striped square', (70, 100))
+CLIP_B = (1, 'the big orange diamond far from the small striped square '
+          'that moves to the left of the yellow circle', (150, 170))
+
+
+def _predict(model, *clips):
+    data = model.data_preprocessor(_batch(*clips), False)
+    with torch.no_grad():
+        outs = model(**data, mode='tensor')
+        preds = model(**data, mode='predict')
+    return outs, preds[0].pred_instances, tuple(data['inputs'].shape[-2:])
+
+
+@pytest.mark.parametrize('invariant', [True, False])
+def test_prediction_does_not_depend_on_batch_mates(tiny_model, invariant):
+    model = copy.deepcopy(tiny_model)
+    model.batch_invariant = invariant
+    a, b = _clip(*CLIP_A), _clip(*CLIP_B)
+    outs_a, pred_a, shape_a = _predict(model, a)
+    outs_ab, pred_ab, shape_ab = _predict(model, a, b)
+    assert shape_a == (96, 128) and shape_ab == (160, 192)
+
+    # stride-4 mask logits of A's own padded region (96/4 x 128/4)
+    logits_a = outs_a['all_mask_preds'][:, 0]
+    logits_ab = outs_ab['all_mask_preds'][:, 0, ..., :24, :32]
+    logit_diff = (logits_a - logits_ab).abs().max().item()
+    score_diff = (pred_a.scores - pred_ab.scores).abs().max().item()
+    if invariant:
+        assert logit_diff < 1e-3
+        assert score_diff < 1e-4
+        assert torch.allclose(pred_a.bboxes, pred_ab.bboxes, atol=1e-3)
+        flipped = (pred_a.masks != pred_ab.masks).float().mean().item()
+        assert flipped <= 1e-3
+    else:
+        # the official padding lets the batch mate leak into A
+        assert logit_diff > 1e-2
+
+
+def test_mixed_sizes_train_step(tiny_model):
+    """Training on clips of different padded sizes runs through the per-size
+    path, and a clip's loss does not depend on its batch mate."""
+    model = copy.deepcopy(tiny_model).train()
+    a, b = _clip(*CLIP_A), _clip(*CLIP_B)
+    torch.manual_seed(0)
+    losses = model(
+        **model.data_preprocessor(_batch(a, b), True), mode='loss')
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert model.backbone.patch_embed.projection.weight.grad.abs().sum() > 0
+    assert model.input_proj.convs[0].conv.weight.grad.abs().sum() > 0
