@@ -104,6 +104,6 @@ echo "  swap pairs solved: $(metric 'ref_ytvos/swap_pairs_solved' | cut -d. -f1)
 echo "  subject phrases:   $(metric 'ref_ytvos/subject_acc')% chosen right"
 SEED_METRICS="$WORK/test_metrics_seed$HELDOUT_SEED.txt"
 echo "  valid split of seed $HELDOUT_SEED: J&F $(metric 'ref_ytvos/J&F' "$SEED_METRICS"), swap pairs solved $(metric 'ref_ytvos/swap_pairs_solved' "$SEED_METRICS" | cut -d. -f1) of $(metric 'ref_ytvos/num_swap_pairs' "$SEED_METRICS" | cut -d. -f1), subject phrases $(metric 'ref_ytvos/subject_acc' "$SEED_METRICS")%"
-echo "  submission zip:    $WORK/test/RefYTVOSSubmissionMetric/submission.zip"
+echo "  submission zip:    $(ls -d "$WORK"/test/*/RefYTVOSSubmissionMetric/submission.zip | tail -n 1)"
 echo "  demo ($VIDEO):   $WORK/demo/overlay.mp4, $WORK/demo/strip.png"
 sed 's/^/    /' "$WORK/demo_iou.txt"

@@ -44,19 +44,17 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def _put_outputs_in_work_dir(cfg: Config) -> None:
-    """Write file outputs of metrics (``outfile_prefix``: submission PNGs
-    and zip, Ref-DAVIS palette PNGs) under ``<work_dir>/<metric type>``."""
-    evaluators = cfg.get('test_evaluator', None)
-    if evaluators is None:
-        return
-    if not isinstance(evaluators, (list, tuple)):
-        evaluators = [evaluators]
-    for metric in evaluators:
-        if 'outfile_prefix' in metric:
-            metric['outfile_prefix'] = osp.join(cfg.work_dir,
-                                                metric['type'])
-            print(f'{metric["type"]} writes to {metric["outfile_prefix"]}')
+def _put_outputs_in_run_dir(runner) -> None:
+    """Point the file outputs of the metrics (``outfile_prefix``: submission
+    PNGs and zip, Ref-DAVIS palette PNGs) at ``<work_dir>/<timestamp>/<metric
+    type>``, the run's own log folder, so a run never mixes its files with
+    an earlier run's (the timestamp is the same on every rank)."""
+    for metric in runner.test_loop.evaluator.metrics:
+        if hasattr(metric, 'outfile_prefix'):
+            metric.outfile_prefix = osp.join(runner.log_dir,
+                                             type(metric).__name__)
+            print(f'{type(metric).__name__} writes to '
+                  f'{metric.outfile_prefix}')
 
 
 def main() -> None:
@@ -73,7 +71,6 @@ def main() -> None:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    _put_outputs_in_work_dir(cfg)
     cfg.load_from = args.checkpoint
     cfg.resume = False
 
@@ -92,6 +89,7 @@ def main() -> None:
                          'checkpoint evaluates it anyway)')
     if problem:
         print(f'warning: {args.checkpoint} loaded partially: {problem}')
+    _put_outputs_in_run_dir(runner)
     metrics = runner.test()
     print(metrics)
 

@@ -2,8 +2,9 @@
 # protocol, spec §10.2): all 4 expression sets (2 annotators x first-frame /
 # full-video) are run; for every video and annotator the objects are merged
 # by argmax over a 0.1 background and their mask probabilities (zeroed below
-# 0.5), written as palette PNGs <work_dir>/RefDAVISMetric/anno_{a}/ and
-# scored with the DAVIS-2017 J&F; each annotator and the mean are reported.
+# 0.5), written as palette PNGs
+# <work_dir>/<timestamp>/RefDAVISMetric/anno_{a}/ and scored with the
+# DAVIS-2017 J&F; each annotator and the mean are reported.
 # Usage: python tools/test.py THIS_CONFIG REF_YTVOS_CKPT
 _base_ = [
     '../_base_/models/dmformer_swin-t.py',
@@ -15,6 +16,6 @@ model = dict(head=dict(test_cfg=dict(return_mask_probs=True)))
 test_dataloader = dict(dataset=dict(annotator=None))  # all 4 annotators
 test_evaluator = dict(
     type='RefDAVISMetric',
-    outfile_prefix='work_dirs/ref-davis',  # tools/test.py: <work_dir>/...
+    outfile_prefix='work_dirs/ref-davis',  # test.py: <work_dir>/<timestamp>/..
     gt_root=data_root + 'valid/Annotations')
 test_cfg = dict(type='TestLoop')

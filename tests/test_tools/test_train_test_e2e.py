@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """tools/train.py, tools/test.py and tools/dist_train.sh end to end on a
 tiny synthetic dataset in the real Ref-YouTube-VOS layout."""
+import glob
 import json
 import os
 import os.path as osp
@@ -93,8 +94,12 @@ def test_train_resume_test(tmp_path, data_root):
     assert 0 <= jf <= 100
 
     # a complete submission: one PNG per listed (video, expression, frame)
-    zip_path = osp.join(test_dir, 'RefYTVOSSubmissionMetric',
-                        'submission.zip')
+    # written into the run's own folder <work-dir>/<timestamp>/
+    zips = glob.glob(
+        osp.join(test_dir, '*', 'RefYTVOSSubmissionMetric', 'submission.zip'))
+    assert len(zips) == 1, zips
+    zip_path = zips[0]
+    assert osp.dirname(osp.dirname(zip_path)) in out
     meta = json.load(
         open(osp.join(data_root,
                       'meta_expressions/valid/meta_expressions.json')))

@@ -80,8 +80,8 @@ val_evaluator = dict(
     subject_label_file=subject_label_file)
 # tools/test.py: the Ref-YouTube-VOS submission layout (Annotations/<video>/
 # <exp_id>/<frame>.png, zipped) plus local J&F, since the split has ground
-# truth. tools/test.py writes the files under
-# <work-dir>/RefYTVOSSubmissionMetric/.
+# truth. tools/test.py writes the files of each run under
+# <work-dir>/<timestamp>/RefYTVOSSubmissionMetric/ (next to the run's log).
 test_evaluator = dict(
     type='RefYTVOSSubmissionMetric',
     outfile_prefix='work_dirs/synthetic_rvos_submission',

@@ -77,7 +77,12 @@ class RefDAVISMetric(BaseMetric):
         self.num_annotators = num_annotators
         self.mask_thr = mask_thr
         self.bg_score = bg_score
-        self.cache_dir = osp.join(outfile_prefix, '.ref_davis_cache')
+
+    @property
+    def cache_dir(self) -> str:
+        """``<outfile_prefix>/.ref_davis_cache`` (follows
+        ``outfile_prefix``)."""
+        return osp.join(self.outfile_prefix, '.ref_davis_cache')
 
     def _anno_id(self, sample) -> int:
         anno_id = get_field(sample, 'anno_id', None)

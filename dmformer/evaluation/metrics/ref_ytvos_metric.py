@@ -136,7 +136,13 @@ class RefYTVOSSubmissionMetric(BaseMetric):
         self.outfile_prefix = outfile_prefix
         self.zip_name = zip_name
         self.meta_file = meta_file
-        self.anno_dir = osp.join(outfile_prefix, 'Annotations')
+
+    @property
+    def anno_dir(self) -> str:
+        """``<outfile_prefix>/Annotations``, where the PNGs go (follows
+        ``outfile_prefix``, which ``tools/test.py`` points at the run's own
+        log folder)."""
+        return osp.join(self.outfile_prefix, 'Annotations')
 
     def process(self, data_batch: dict, data_samples: Sequence) -> None:
         """Write the PNGs of each sample (and score it if GT is present).
