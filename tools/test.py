@@ -61,6 +61,11 @@ def main() -> None:
     args = parse_args()
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    from dmformer.engine import read_checkpoint
+
+    # a truncated, corrupt or unsafe file fails now, in one line (mmap: no
+    # full read)
+    read_checkpoint(args.checkpoint, mmap=True)
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     use_gloo_without_cuda(cfg)
@@ -100,10 +105,9 @@ def checkpoint_mismatch(model, checkpoint: str) -> str:
     missing keys, so a checkpoint of another model would otherwise be
     evaluated with randomly initialised layers."""
     from mmengine.model import is_model_wrapper
-    from mmengine.runner.checkpoint import _load_checkpoint
-
+    from dmformer.engine import read_checkpoint
     from dmformer.utils.ckpt_convert import describe_checkpoint_mismatch
-    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    ckpt = read_checkpoint(checkpoint)
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
     if is_model_wrapper(model):
         model = model.module

@@ -104,6 +104,12 @@ def main() -> None:
     from dmformer.utils import register_all_modules, tune_glibc_malloc
     register_all_modules(init_default_scope=False)
     tune_glibc_malloc()  # faster CPU steps; DMFORMER_MALLOPT=0 disables
+    load_from = cfg.get('load_from', None)
+    if load_from and osp.isfile(load_from):
+        # a truncated, corrupt or unsafe file fails here in one line, not
+        # after the dataloaders are built; mmap: no full read
+        from dmformer.engine import read_checkpoint
+        read_checkpoint(load_from, mmap=True)
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

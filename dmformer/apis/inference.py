@@ -2,6 +2,7 @@
 """High-level inference: build a model from a config and segment the object
 a sentence refers to in a list of frames."""
 import copy
+import os.path as osp
 import warnings
 from typing import List, Optional, Sequence, Union
 
@@ -55,7 +56,9 @@ def init_model(config: Union[str, Config],
         model.init_weights()
     else:
         # every parameter comes from the checkpoint unless strict=False
-        ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+        from dmformer.engine import read_checkpoint
+        ckpt = read_checkpoint(checkpoint) if osp.isfile(checkpoint) \
+            else _load_checkpoint(checkpoint, map_location='cpu')
         state = ckpt.get('state_dict', ckpt) \
             if isinstance(ckpt, dict) else None
         if not isinstance(state, dict):

@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from .checkpoint_compat import (load_legacy_checkpoint,
+from .checkpoint_compat import (load_legacy_checkpoint, read_checkpoint,
                                 setup_safe_checkpoint_loading)
 from .hooks import RandomStateHook, get_random_states, set_random_states
 
@@ -10,5 +10,6 @@ setup_safe_checkpoint_loading()
 
 __all__ = [
     'setup_safe_checkpoint_loading', 'load_legacy_checkpoint',
+    'read_checkpoint',
     'RandomStateHook', 'get_random_states', 'set_random_states'
 ]

@@ -22,6 +22,11 @@ Checkpoints written by plain MMEngine 0.10.7 before this fix still contain
 ``getattr``; :func:`load_legacy_checkpoint` converts such a file once, for
 files the user explicitly trusts.
 """
+import errno
+import os.path as osp
+import pickle
+import re
+import zipfile
 from typing import List
 
 import numpy as np
@@ -69,6 +74,53 @@ def setup_safe_checkpoint_loading() -> None:
         torch.serialization.add_safe_globals([HistoryBuffer] +
                                              _numpy_safe_globals())
     _PATCHED = True
+
+
+def read_checkpoint(path: str, map_location: str = 'cpu',
+                    mmap: bool = False) -> dict:
+    """Read a local checkpoint with ``torch.load(weights_only=True)``.
+
+    A missing file, a truncated or corrupt file, or one that pickles other
+    objects than weights and MMEngine's allow-listed training state (see
+    :func:`setup_safe_checkpoint_loading`) fails with one clear error
+    naming the file, instead of a stack trace from deep inside the loader.
+
+    Args:
+        path (str): Checkpoint file.
+        map_location (str): Where tensors go. Defaults to 'cpu'.
+        mmap (bool): Memory-map the tensors instead of reading them (a
+            cheap validity check of a large file). Defaults to False.
+
+    Returns:
+        dict: The checkpoint.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ValueError: The file cannot be read as a safe checkpoint.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(errno.ENOENT, 'checkpoint not found', path)
+    setup_safe_checkpoint_loading()
+    try:
+        ckpt = torch.load(
+            path, map_location=map_location, weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        found = re.search(r'(?:unsupported|Unsupported global:) GLOBAL (\S+)',
+                          str(err))
+        what = f'it needs {found.group(1)}' if found else \
+            'it pickles objects that are not weights'
+        raise ValueError(
+            f'{path}: refused to unpickle, {what}; a trusted checkpoint of '
+            'plain MMEngine can be converted with '
+            'dmformer.engine.load_legacy_checkpoint') from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile) as err:
+        detail = str(err).strip().splitlines()[0].split('. ')[0]
+        raise ValueError(f'{path}: not a readable checkpoint, truncated or '
+                         f'corrupt ({detail[:100]})') from None
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'{path}: not a checkpoint (a '
+                         f'{type(ckpt).__name__}, not a dict)')
+    return ckpt
 
 
 def load_legacy_checkpoint(src: str, dst: str) -> None:

@@ -100,3 +100,40 @@ def test_arbitrary_globals_still_rejected(tmp_path):
     torch.save({'x': getattr(_ToyModel, 'forward')}, path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path)
+
+
+class _Evil:
+
+    def __reduce__(self):
+        return (print, ('unpickled',))
+
+
+def test_read_checkpoint_errors_name_the_file(tmp_path):
+    from dmformer.engine import read_checkpoint
+    good = str(tmp_path / 'good.pth')
+    torch.save({'state_dict': {'w': torch.ones(2)}}, good)
+    assert torch.equal(read_checkpoint(good)['state_dict']['w'], torch.ones(2))
+    assert torch.equal(
+        read_checkpoint(good, mmap=True)['state_dict']['w'], torch.ones(2))
+
+    with pytest.raises(FileNotFoundError) as err:
+        read_checkpoint(str(tmp_path / 'missing.pth'))
+    assert err.value.filename == str(tmp_path / 'missing.pth')
+
+    truncated = str(tmp_path / 'truncated.pth')
+    with open(good, 'rb') as f, open(truncated, 'wb') as g:
+        g.write(f.read()[:200])
+    with pytest.raises(ValueError, match='truncated.pth: not a readable'):
+        read_checkpoint(truncated)
+
+    evil = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {}, 'x': _Evil()}, evil)
+    with pytest.raises(ValueError,
+                       match=r'evil.pth: refused to unpickle, it needs '
+                       r'(builtins\.)?print;'):
+        read_checkpoint(evil)
+
+    not_dict = str(tmp_path / 'list.pth')
+    torch.save([torch.ones(1)], not_dict)
+    with pytest.raises(ValueError, match='list.pth: not a checkpoint'):
+        read_checkpoint(not_dict)

@@ -55,6 +55,16 @@ def test_run_cli_exit_codes(capsys, monkeypatch):
     (['tools/train.py', 'configs/dmformer/dmformer_tiny_synthetic.py',
       '--resume', 'missing.pth'],
      'error: --resume: checkpoint not found: missing.pth'),
+    (['tools/test.py', 'configs/dmformer/dmformer_tiny_synthetic.py',
+      'tests/data/truncated_checkpoint.pth'],
+     'error: tests/data/truncated_checkpoint.pth: not a readable checkpoint, '
+     'truncated or corrupt (PytorchStreamReader failed reading zip '
+     'archive: failed finding central directory)'),
+    (['tools/train.py', 'configs/dmformer/dmformer_tiny_synthetic.py',
+      '--resume', 'tests/data/truncated_checkpoint.pth'],
+     'error: tests/data/truncated_checkpoint.pth: not a readable checkpoint, '
+     'truncated or corrupt (PytorchStreamReader failed reading zip '
+     'archive: failed finding central directory)'),
     (['tools/analysis_tools/count_params.py', 'missing.py'],
      'error: No such file or directory (missing.py)'),
     (['tools/model_converters/glip_to_dmformer.py', 'missing.pth',
