@@ -105,6 +105,7 @@ def checkpoint_mismatch(model, checkpoint: str) -> str:
     missing keys, so a checkpoint of another model would otherwise be
     evaluated with randomly initialised layers."""
     from mmengine.model import is_model_wrapper
+
     from dmformer.engine import read_checkpoint
     from dmformer.utils.ckpt_convert import describe_checkpoint_mismatch
     ckpt = read_checkpoint(checkpoint)

@@ -377,7 +377,8 @@ class DMFormer(BaseModel):
                 shape = tuple(sample.metainfo['pad_shape'][:2])
             elif 'img_shape' in sample.metainfo:
                 h, w = sample.metainfo['img_shape'][:2]
-                shape = (-(-h // divisor) * divisor, -(-w // divisor) * divisor)
+                shape = (-(-h // divisor) * divisor,
+                         -(-w // divisor) * divisor)
             else:
                 shape = batch_shape
             shape = (min(shape[0], batch_shape[0]),
