@@ -152,4 +152,8 @@ model = dict(
             eps=1.0,
             loss_weight=5.0),
         with_aux_loss=True,
-        test_cfg=dict(mask_thr=0.5)))
+        test_cfg=dict(mask_thr=0.5)),
+    # clips of 36 frames for longer videos at test time (Ref-DAVIS protocol;
+    # bounded memory); the official code runs Ref-YouTube-VOS videos whole,
+    # set clip_len=None for that on videos longer than 36 frames
+    test_cfg=dict(clip_len=36))

@@ -68,6 +68,12 @@ class DMFormer(BaseModel):
             ``False`` pads every clip to the batch's largest size for all
             stages, as the official code does, so that batch mates change a
             clip's GroupNorm statistics and borders. Defaults to True.
+        test_cfg (dict, optional): ``clip_len``: at test time, videos longer
+            than this many frames are segmented in consecutive clips of at
+            most ``clip_len`` frames, each with its own query choice (the
+            Ref-DAVIS protocol uses 36), so memory does not grow with video
+            length. None or no key: the whole video at once. Defaults to
+            None.
         data_preprocessor (dict, optional): :class:`RVOSDataPreprocessor`.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -83,6 +89,7 @@ class DMFormer(BaseModel):
                      num_feats=128, normalize=True, offset=-0.5),
                  num_backbone_outs_to_proj: int = 3,
                  batch_invariant: bool = True,
+                 test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(
@@ -109,6 +116,12 @@ class DMFormer(BaseModel):
             num_feats=embed_dims, normalize=True)
         self.num_backbone_outs_to_proj = num_backbone_outs_to_proj
         self.batch_invariant = batch_invariant
+        self.test_cfg = dict(test_cfg or {})
+        clip_len = self.test_cfg.get('clip_len')
+        if clip_len is not None and (not isinstance(clip_len, int)
+                                     or clip_len < 1):
+            raise ValueError('test_cfg.clip_len must be a positive int or '
+                             f'None, got {clip_len!r}')
 
     @property
     def with_subject_head(self) -> bool:
@@ -184,15 +197,26 @@ class DMFormer(BaseModel):
         """
         num_frames = inputs.shape[1]
         inputs, frame_idx = self._select_valid_frames(inputs, data_samples)
-        outs = self.forward_features(inputs, data_samples)
-        results = self.head.predict(
-            outs['head_outs'], data_samples, rescale=rescale)
+        clip_len = self.test_cfg.get('clip_len') or inputs.shape[1]
+        results, subject_spans = None, None
+        # consecutive clips of at most clip_len frames, one query choice each
+        for start in range(0, inputs.shape[1], clip_len):
+            outs = self.forward_features(
+                inputs[:, start:start + clip_len], data_samples)
+            clip_results = self.head.predict(
+                outs['head_outs'], data_samples, rescale=rescale)
+            results = clip_results if results is None else [
+                InstanceData.cat([r, c])
+                for r, c in zip(results, clip_results)
+            ]
+            subject_spans = outs.get('subject_char_spans')
+            del outs
         for i, (sample, pred) in enumerate(zip(data_samples, results)):
             if frame_idx is not None:
                 pred = self._expand_to_all_frames(pred, frame_idx, num_frames)
             sample.pred_instances = pred
-            if outs.get('subject_char_spans') is not None:
-                start, end = outs['subject_char_spans'][i]
+            if subject_spans is not None:
+                start, end = subject_spans[i]
                 sample.set_metainfo(
                     dict(pred_subject=sample.metainfo['text'][start:end]))
         return data_samples

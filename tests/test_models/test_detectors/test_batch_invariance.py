@@ -8,6 +8,8 @@ logits of A's own padded region, its scores, boxes and binary masks agree;
 with ``batch_invariant=False`` (the official behaviour: GroupNorm statistics
 and borders over the whole batch canvas) they do not, which shows that the
 comparison can fail.
+
+Long videos are segmented in clips of ``test_cfg.clip_len`` frames.
 """
 import copy
 
@@ -111,3 +113,38 @@ def test_mixed_sizes_train_step(tiny_model):
     sum(losses.values()).backward()
     assert model.backbone.patch_embed.projection.weight.grad.abs().sum() > 0
     assert model.input_proj.convs[0].conv.weight.grad.abs().sum() > 0
+
+
+def test_long_video_is_predicted_in_clips(tiny_model):
+    """With ``test_cfg.clip_len`` a video is segmented clip by clip: the
+    result equals predicting each clip on its own, concatenated."""
+    model = copy.deepcopy(tiny_model)
+    gen = torch.Generator().manual_seed(3)
+    frames = torch.randint(0, 256, (5, 3, 64, 96), generator=gen,
+                           dtype=torch.uint8)
+    sample = RVOSDataSample(
+        metainfo=dict(
+            text='the small striped square',
+            img_shape=(64, 96),
+            ori_shape=(64, 96),
+            video_id='v',
+            exp_id='0'))
+
+    def predict(clip, clip_len):
+        model.test_cfg['clip_len'] = clip_len
+        data = model.data_preprocessor(
+            dict(inputs=[clip], data_samples=[copy.deepcopy(sample)]), False)
+        with torch.no_grad():
+            return model(**data, mode='predict')[0]
+
+    whole = predict(frames, 2)
+    assert len(whole.pred_instances) == 5
+    assert whole.pred_subject == 'the small striped square'
+    parts = [predict(frames[s:s + 2], None).pred_instances for s in (0, 2, 4)]
+    for key in ('masks', 'scores', 'bboxes'):
+        torch.testing.assert_close(
+            whole.pred_instances.get(key),
+            torch.cat([p.get(key) for p in parts]))
+    with pytest.raises(ValueError, match='clip_len'):
+        MODELS.build(
+            dict(Config.fromfile(TINY_CFG).model, test_cfg=dict(clip_len=0)))
