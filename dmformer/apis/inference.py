@@ -126,6 +126,13 @@ def inference_clip(model: nn.Module,
     from dmformer.utils.noun_chunks import extract_noun_chunks
     if len(frames) == 0:
         raise ValueError('inference_clip: no frames given')
+    for i, frame in enumerate(frames):
+        if not isinstance(frame, np.ndarray) or frame.ndim != 3 \
+                or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            what = f'{frame.dtype} {frame.shape}' if isinstance(
+                frame, np.ndarray) else type(frame).__name__
+            raise ValueError(f'inference_clip: frame {i} must be a uint8 '
+                             f'(H, W, 3) BGR image, got {what}')
     shapes = {tuple(f.shape) for f in frames}
     if len(shapes) != 1:
         raise ValueError(f'inference_clip: frames differ in size: {shapes}')

@@ -78,3 +78,8 @@ def test_inference_clip_bad_input(tiny_model):
         inference_clip(tiny_model, [frame], ['   '])
     with pytest.raises(ValueError, match='uint8'):
         inference_clip(tiny_model, [frame.astype(np.float32)], ['a dog'])
+    with pytest.raises(ValueError, match=r'frame 0 must be .* got uint8 '
+                       r'\(32, 32\)'):
+        inference_clip(tiny_model, [frame[..., 0]], ['a dog'])  # grey
+    with pytest.raises(ValueError, match='frame 1 must be .* got list'):
+        inference_clip(tiny_model, [frame, [[0]]], ['a dog'])
