@@ -156,10 +156,10 @@ def inference_clip(model: nn.Module,
                                                        2).contiguous()
     if frame_ids is None:
         frame_ids = [f'{i:05d}' for i in range(len(frames))]
-    results = []
+    samples = []
     for i, raw_text in enumerate(texts):
         text = clean_caption(raw_text, where=f'sentence {i}')
-        sample = RVOSDataSample(
+        samples.append(RVOSDataSample(
             metainfo=dict(
                 video_id='demo',
                 exp_id=str(i),
@@ -167,7 +167,7 @@ def inference_clip(model: nn.Module,
                 noun_chunks=extract_noun_chunks(text),
                 frame_ids=list(frame_ids),
                 ori_shape=(ori_h, ori_w),
-                img_shape=(img_h, img_w)))
-        results.extend(
-            model.test_step(dict(inputs=[clip], data_samples=[sample])))
-    return results
+                img_shape=(img_h, img_w))))
+    # all sentences in one batch on one clip: the backbone and the input
+    # projection run once for all of them
+    return model.test_step(dict(inputs=[clip], data_samples=samples))

@@ -68,6 +68,31 @@ def test_inference_clip(tiny_model):
     assert results[0].metainfo['pred_subject'] in 'the red circle'
 
 
+def test_inference_clip_shares_the_visual_features(tiny_model):
+    """Several sentences on one clip run the backbone once, and give the
+    masks and scores of one-by-one runs."""
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+              for _ in range(2)]
+    texts = ['the red circle', 'a small blue square moving to the left',
+             'the dog']
+    calls = []
+    handle = tiny_model.backbone.register_forward_hook(
+        lambda module, args, out: calls.append(args[0].shape[0]))
+    try:
+        together = inference_clip(tiny_model, frames, texts)
+        assert calls == [2]  # one clip of 2 frames, not 3 x 2
+        alone = [inference_clip(tiny_model, frames, [t])[0] for t in texts]
+    finally:
+        handle.remove()
+    for a, b in zip(alone, together):
+        assert torch.equal(a.pred_instances.masks, b.pred_instances.masks)
+        torch.testing.assert_close(
+            a.pred_instances.scores, b.pred_instances.scores, atol=1e-5,
+            rtol=0)
+        assert a.metainfo['pred_subject'] == b.metainfo['pred_subject']
+
+
 def test_inference_clip_bad_input(tiny_model):
     frame = np.zeros((32, 32, 3), np.uint8)
     with pytest.raises(ValueError, match='no frames'):

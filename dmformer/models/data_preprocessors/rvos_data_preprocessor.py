@@ -26,7 +26,8 @@ class RVOSDataPreprocessor(ImgDataPreprocessor):
       sample ``i`` is the area outside its ``img_shape``;
     - writes ``batch_input_shape`` (Hp, Wp) and ``pad_shape`` (the sample's
       own size rounded up to ``pad_size_divisor``) into every sample's
-      metainfo;
+      metainfo; one clip with several samples (several sentences on the
+      same clip, see :meth:`DMFormer.forward_features`) stays one clip;
     - in training, zero-pads ``gt_instances.masks`` (T, h, w) to
       ``batch_input_shape`` (test-time masks stay at ``ori_shape``).
 
@@ -122,6 +123,12 @@ class RVOSDataPreprocessor(ImgDataPreprocessor):
             batch_inputs[i, :, :, :h, :w] = clip
 
         if data_samples is not None:
+            if len(clips) == 1 and len(data_samples) > 1:
+                # several sentences on one clip (shared visual features)
+                img_sizes = img_sizes * len(data_samples)
+            elif len(data_samples) != len(clips):
+                raise ValueError(f'{len(data_samples)} data samples for '
+                                 f'{len(clips)} clips')
             batch_input_shape = (batch_h, batch_w)
             for data_sample, (h, w) in zip(data_samples, img_sizes):
                 data_sample.set_metainfo(

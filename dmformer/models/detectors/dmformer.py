@@ -243,7 +243,10 @@ class DMFormer(BaseModel):
         """Run text encoder, backbone, subject selection, neck and head.
 
         Args:
-            inputs (Tensor): (b, t, 3, H, W).
+            inputs (Tensor): (b, t, 3, H, W); or (1, t, 3, H, W) with several
+                samples: several sentences on the same clip, whose visual
+                features (backbone, input projection) are then computed
+                once and shared (unless the backbone fuses language).
             data_samples (list[:obj:`RVOSDataSample`]): b samples.
 
         Returns:
@@ -253,10 +256,18 @@ class DMFormer(BaseModel):
         if inputs.dim() != 5:
             raise ValueError('DMFormer expects inputs of shape '
                              f'(b, t, 3, H, W), got {tuple(inputs.shape)}')
-        bs, num_frames = inputs.shape[:2]
-        if data_samples is None or len(data_samples) != bs:
+        num_frames = inputs.shape[1]
+        bs = len(data_samples) if data_samples is not None else 0
+        if bs == 0 or inputs.shape[0] not in (1, bs):
             raise ValueError('DMFormer needs one data sample (with the '
-                             'expression text) per video.')
+                             'expression text) per video, or several '
+                             'samples for one video.')
+        # one clip, several sentences: share the text-free visual stages
+        shared_clip = inputs.shape[0] == 1 and bs > 1
+        if shared_clip and getattr(self.backbone, 'lang_fusion',
+                                   None) is not None:
+            inputs = inputs.expand(bs, *inputs.shape[1:])
+            shared_clip = False
         texts = [self._get_text(sample) for sample in data_samples]
 
         # ---- text ----
@@ -286,8 +297,16 @@ class DMFormer(BaseModel):
             word_feats=word_feats,
             word_pad_mask=word_pad_mask,
             text_pos=text_pos)
-        clip_groups = self._clip_groups(inputs, data_samples)
-        if clip_groups is None:
+        clip_groups = None if shared_clip else self._clip_groups(
+            inputs, data_samples)
+        if shared_clip:
+            visual = self._extract_visual(inputs, data_samples[:1], lang)
+            # (t, ...) -> (b*t, ...): the same features for every sentence
+            visual = {
+                key: [x.repeat(bs, *([1] * (x.dim() - 1))) for x in levels]
+                for key, levels in visual.items()
+            }
+        elif clip_groups is None:
             visual = self._extract_visual(inputs, data_samples, lang)
         else:
             visual = self._merge_clip_groups(
