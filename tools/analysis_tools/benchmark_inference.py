@@ -3,7 +3,11 @@
 
 The model (``init_model``: eval mode, optional checkpoint) segments one
 random clip of ``--num-frames`` frames of size ``--shape H W`` with a fixed
-sentence, ``--warmup`` untimed then ``--repeat`` timed times. A timed run is
+sentence, ``--warmup`` untimed then ``--repeat`` timed times. With
+``--num-sentences N`` the clip is segmented for N sentences in one call (as
+``inference_clip`` and the demo do: the visual features are computed once
+and shared), and the one-sentence call is timed in the same run, so the
+cost ratio of N sentences to one is measured side by side. A timed run is
 one ``model.test_step`` call: data preprocessing (normalisation, padding)
 and the ``predict`` forward, including the subject selection and the mask
 post-processing; the noun chunks are given in ``metainfo`` as the data
@@ -41,6 +45,10 @@ import torch
 from mmengine.config import DictAction
 
 TEXT = 'a person riding a red bike on the left'
+#: further sentences for --num-sentences (several expressions of one clip)
+MORE_TEXTS = ('the dog running on the right', 'a white car parked near the '
+              'tree', 'the man in a blue shirt waving his hand',
+              'the small bird on the branch')
 
 
 class PeakMemory:
@@ -239,6 +247,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--device', default='cpu', help='cpu or cuda[:i]')
     parser.add_argument('--text', default=TEXT, help='the sentence')
+    parser.add_argument(
+        '--num-sentences',
+        type=int,
+        default=1,
+        help='segment the clip for this many sentences in one call '
+        f'(--text, then up to {len(MORE_TEXTS)} built-in ones) and report '
+        'the cost ratio to one sentence')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--json', help='write the results to this file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -250,6 +265,9 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     args = parse_args(argv)
     if args.num_frames < 1 or min(args.shape) < 1:
         raise ValueError('--num-frames and --shape must be positive')
+    if not 1 <= args.num_sentences <= 1 + len(MORE_TEXTS):
+        raise ValueError('--num-sentences must be in 1..'
+                         f'{1 + len(MORE_TEXTS)}, got {args.num_sentences}')
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         raise ValueError('--device cuda: CUDA is not available')
     from dmformer.apis import init_model
@@ -266,12 +284,36 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     frames, sample = make_clip_sample(args.num_frames, tuple(args.shape),
                                       args.text, generator=gen)
 
-    def run() -> None:
+    samples = [sample] + [
+        make_clip_sample(1, (1, 1), text)[1] for text in
+        MORE_TEXTS[:args.num_sentences - 1]
+    ]
+    for other in samples[1:]:
+        other.set_metainfo(
+            {k: sample.metainfo[k]
+             for k in ('frame_ids', 'ori_shape', 'img_shape')})
+
+    def run(num: int = args.num_sentences) -> None:
         with torch.no_grad():
             model.test_step(
-                dict(inputs=[frames], data_samples=[sample.clone()]))
+                dict(inputs=[frames],
+                     data_samples=[s.clone() for s in samples[:num]]))
 
-    times, mem = time_runs(run, args.device, args.warmup, args.repeat)
+    one_sentence = None
+    if args.num_sentences > 1:
+        # N sentences and one sentence alternate, so that load changes of
+        # the machine hit both alike
+        times, one_times = [], []
+        with PeakMemory(args.device) as mem:
+            for _ in range(args.warmup):
+                run()
+                run(1)
+            for _ in range(args.repeat):
+                times += time_runs(run, args.device, 0, 1)[0]
+                one_times += time_runs(lambda: run(1), args.device, 0, 1)[0]
+        one_sentence = statistics.fmean(one_times)
+    else:
+        times, mem = time_runs(run, args.device, args.warmup, args.repeat)
     mean = statistics.fmean(times)
     result = dict(
         config=args.config,
@@ -289,6 +331,9 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         memory_method=mem.method,
         peak_rss_mb=mem.peak_rss_mb,
         times=times,
+        num_sentences=args.num_sentences,
+        seconds_one_sentence=one_sentence,
+        sentences_cost_ratio=mean / one_sentence if one_sentence else None,
         env=environment(args.device))
     print_table([
         ('config', osp.basename(args.config)),
@@ -299,7 +344,12 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         ('s / clip', f'{mean:.4f} +- {result["seconds_per_clip_std"]:.4f}'),
         ('frames / s', f'{result["frames_per_second"]:.2f}'),
         ('peak memory', f'{mem.peak_mb:.1f} MiB ({mem.method})'),
-    ])
+    ] + ([
+        ('sentences per call', str(args.num_sentences)),
+        ('s / clip, 1 sentence', f'{one_sentence:.4f}'),
+        (f'cost of {args.num_sentences} sentences / 1',
+         f'{result["sentences_cost_ratio"]:.2f}x'),
+    ] if one_sentence else []))
     dump_json(result, args.json)
     return result
 
