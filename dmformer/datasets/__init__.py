@@ -6,6 +6,7 @@ from .ref_davis import RefDAVISDataset
 from .ref_youtube_vos import RefYouTubeVOSDataset
 from .refcoco import (LoadRefCOCOAnnotations, RefCOCODataset,
                       decode_coco_segmentation)
+from .samplers import SameClipGroupSampler
 from .subject_labels import (generate_subject_labels, parser_subject_span,
                              vote_subject_chunk)
 from .transforms import *  # noqa: F401,F403
@@ -15,5 +16,5 @@ __all__ = [
     'RefCOCODataset', 'LoadRefCOCOAnnotations', 'decode_coco_segmentation',
     'generate_subject_labels', 'parser_subject_span', 'vote_subject_chunk',
     'A2DSentencesDataset', 'JHMDBSentencesDataset', 'A2DFrameSample',
-    'LoadA2DAnnotations'
+    'LoadA2DAnnotations', 'SameClipGroupSampler'
 ]
