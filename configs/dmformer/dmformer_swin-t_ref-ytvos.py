@@ -1,5 +1,5 @@
 # DMFormer, Swin-T + BERT-base (GLIP-T, frozen), fine-tuned on
-# Ref-YouTube-VOS from the RefCOCO/+/g pre-training (spec §12.3):
+# Ref-YouTube-VOS from the RefCOCO/+/g pre-training (official README):
 # 6 epochs, lr x0.1 after epochs 3 and 5, AdamW 1e-4, wd 5e-4, clip 0.1,
 # backbone lr 5e-5, text encoder lr 1e-5 (both frozen by default).
 _base_ = [

@@ -1,8 +1,8 @@
-# Zero-shot Ref-DAVIS17 test of the Ref-YouTube-VOS model (ReferFormer's
-# protocol, spec §10.2): all 4 expression sets (2 annotators x first-frame /
-# full-video) are run; for every video and annotator the objects are merged
-# by argmax over a 0.1 background and their mask probabilities (zeroed below
-# 0.5), written as palette PNGs
+# Zero-shot Ref-DAVIS17 test of the Ref-YouTube-VOS model (the protocol of
+# ReferFormer's inference_davis.py): all 4 expression sets (2 annotators x
+# first-frame / full-video) are run; for every video and annotator the
+# objects are merged by argmax over a 0.1 background and their mask
+# probabilities (zeroed below 0.5), written as palette PNGs
 # <work_dir>/<timestamp>/RefDAVISMetric/anno_{a}/ and scored with the
 # DAVIS-2017 J&F; each annotator and the mean are reported.
 # Usage: python tools/test.py THIS_CONFIG REF_YTVOS_CKPT

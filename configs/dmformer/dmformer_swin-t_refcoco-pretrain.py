@@ -1,5 +1,5 @@
 # DMFormer pre-training on RefCOCO + RefCOCO+ + RefCOCOg as single frames
-# (T = 1, the official recipe; spec §11.2, §12): 10 epochs, lr x0.05 after
+# (T = 1, the official recipe of main_pretrain.py): 10 epochs, lr x0.05 after
 # epochs 6 and 8, AdamW 1e-4, wd 5e-4, clip 0.1. Validation: cIoU / mIoU on
 # RefCOCO val. For pseudo-video pre-training use the dataset config's
 # `pseudo_video_train_pipeline` (see the ablation

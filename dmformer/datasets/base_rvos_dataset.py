@@ -31,8 +31,8 @@ class BaseRVOSDataset(BaseDataset):
     caption (:func:`~dmformer.datasets.transforms.text.clean_caption`).
 
     One data info per (video, expression, anchor frame) with anchors every
-    ``anchor_stride`` frames (``sample_mode='anchor'``, training, spec
-    §11.1), or per (video, expression) with all frames
+    ``anchor_stride`` frames (``sample_mode='anchor'``, training, like the
+    official loader), or per (video, expression) with all frames
     (``sample_mode='video'``, inference). The data infos are video-level and
     hold no per-frame paths; :class:`RVOSFrameSample` builds those (see the
     convention in :mod:`dmformer.datasets.transforms.loading`):

@@ -9,7 +9,7 @@ from .ref_youtube_vos import RefYouTubeVOSDataset
 class RefDAVISDataset(RefYouTubeVOSDataset):
     """Ref-DAVIS17 (`Khoreva et al. <https://arxiv.org/abs/1803.08006>`_)
     after conversion to the Ref-YouTube-VOS layout by
-    ``tools/dataset_converters/convert_davis_to_ytvos.py`` (spec §10.2).
+    ``tools/dataset_converters/convert_davis_to_ytvos.py``.
 
     Each object has 4 expressions with ids ``4k .. 4k+3`` in the order
     [annotator 1 first-frame, annotator 1 full-video, annotator 2

@@ -15,9 +15,9 @@ class RefYouTubeVOSDataset(BaseRVOSDataset):
     - ``'train'``: ``meta_expressions/train/meta_expressions.json``,
       ``train/{JPEGImages,Annotations}``, ``train/meta.json``; one sample per
       (video, expression, anchor frame), anchors every ``anchor_stride``
-      frames (spec §11.1).
+      frames (like the official loader).
     - ``'valid'``: the videos of ``meta_expressions/valid`` *minus* those of
-      ``meta_expressions/test`` (202 on the real data, spec §10.1), frames
+      ``meta_expressions/test`` (202 on the real data), frames
       in ``valid/JPEGImages``; one sample per (video, expression) with all
       frames. Ground truth is optional: masks are loaded for local scoring
       only when ``valid/Annotations`` exists.

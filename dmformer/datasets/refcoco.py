@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""RefCOCO / RefCOCO+ / RefCOCOg for image pre-training (spec §11.2, §11.3).
+"""RefCOCO / RefCOCO+ / RefCOCOg for image pre-training.
 
 The annotations are the COCO-format files of MDETR
 (``instances_<name>_{train,val}.json``, used by ReferFormer's

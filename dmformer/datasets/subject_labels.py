@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Subject-phrase labels of referring expressions (spec §2.4, §5).
+"""Subject-phrase labels of referring expressions.
 
 The subject perceptron is supervised with the character span of the noun
 chunk that names the referred object. The official code derives it at every
@@ -19,14 +19,15 @@ Fixes with respect to the official ``util/glip_labels.py``:
 
 - ground-truth boxes are taken in the pixel frame of the image the teacher
   predicts on (the original frame; the official code de-normalised them
-  with the *padded* batch size, spec §14.13);
+  with the *padded* batch size, which scales them up);
 - only real matches vote: frames without a match abstain, instead of
-  casting a "no match" vote that can outvote a chunk found in fewer frames
-  (spec §14.16);
-- chunks are given to the teacher as character spans (no spaCy-token /
-  BERT-word mismatch, §14.15), images in BGR as mmdet's GLIP expects
-  (§14.14) at the teacher config's test scale, and the NMS threshold comes
-  from the teacher config (§14.17);
+  casting a "no match" vote that can outvote a chunk found in fewer frames;
+- chunks are given to the teacher as character spans (the official code
+  matched spaCy token indices against BERT word ids, which can shift or
+  drop chunks), images in BGR as mmdet's GLIP expects (the official code
+  fed RGB) at the teacher config's test scale (not the official 360/480
+  short side), and the NMS threshold comes from the teacher config (the
+  official code hard-coded 0.9);
 - IoU uses continuous coordinates (no "+1" pixel convention).
 
 Without a teacher (or when no frame matches) the label is the parser
@@ -171,8 +172,8 @@ def vote_subject_chunk(votes: Sequence[Optional[FrameVote]],
     """Majority vote of the per-frame matches.
 
     Only real matches vote (None = the frame abstains; the official code
-    counted "no match" as a vote, spec §14.16). The chunk with most votes
-    wins; ties go to the chunk voted for first in frame order (like the
+    counted "no match" as a vote). The chunk with most votes wins; ties go
+    to the chunk voted for first in frame order (like the
     official ``max(votes, key=votes.count)``). The winner is rejected if
     the best score among its votes is below ``min_score`` (official rule).
 
@@ -243,7 +244,7 @@ def select_subject_span(text: str,
 
 
 class GLIPTeacher:
-    """mmdet GLIP as the subject teacher (spec §5, the official GLIP-L).
+    """mmdet GLIP as the subject teacher (the official code uses GLIP-L).
 
     Runs :class:`mmdet.apis.DetInferencer` on frame paths with the whole
     caption as the text prompt and the noun chunks as ``tokens_positive``

@@ -11,7 +11,7 @@ Two sources are supported:
   mmdet's Swin names, ``language_model.language_backbone.body.model.*``)
   are accepted.
 - The official DMFormer (``DMMI``) checkpoint
-  (:func:`convert_dmformer_official`), whose names follow spec §§1-8
+  (:func:`convert_dmformer_official`), with the official module names
   (``backbone.0.body.*``, ``text_encoder.model.*``, ``vlfuse_list_*``,
   ``visionlayer_list_*``, ``transformer.decoder.*``, ``pixel_decoder.*``,
   ``controller.*``, ...).
@@ -407,7 +407,7 @@ def convert_glip(state_dict: Mapping[str, Tensor], src_format: str = 'official'
 # Official DMFormer (DMMI) <-> DMFormer (mm)
 # ---------------------------------------------------------------------------
 def _branch_rules(name: str) -> List[KeyRule]:
-    """Rules of one interaction branch (spec §§1.7-1.8)."""
+    """Rules of one interaction branch."""
     dst = f'neck.{name}_branch.'
     return [
         KeyRule(f'vlfuse_list_{name}.{{i}}.multihead_attn.{{rest}}',
@@ -434,7 +434,7 @@ def _branch_rules(name: str) -> List[KeyRule]:
 def _build_dmformer_rules(num_backbone_outs: int = 3,
                           num_feature_levels: int = 4,
                           num_pixel_levels: int = 4) -> List[KeyRule]:
-    """Official DMMI -> DMFormer rules (spec §§1-8). The index shifts of
+    """Official DMMI -> DMFormer rules. The index shifts of
     ``input_proj`` (extra levels) and of the pixel decoder (``adapter_1``
     is level 0) are spelled out for the official sizes."""
     rules = [

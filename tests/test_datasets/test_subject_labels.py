@@ -71,7 +71,8 @@ def v(chunk, score=0.9):
 
 
 def test_vote_counts_only_real_matches():
-    # spec §14.16: 2 matches out of 5 frames win over 3 "no match" frames
+    # unlike the official vote, 2 matches out of 5 frames win over 3
+    # "no match" frames
     assert vote_subject_chunk([None, v(2), None, None, v(2)]) == 2
     assert vote_subject_chunk([None, None, None]) is None
     assert vote_subject_chunk([]) is None

@@ -52,7 +52,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         nargs=2,
         default=[384, 640],
         metavar=('H', 'W'),
-        help='frame size (spec §16 uses 384 x 640)')
+        help='frame size (384 x 640: a typical padded training frame)')
     parser.add_argument('--iters', type=int, default=10, help='timed steps')
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--device', default='cpu', help='cpu or cuda[:i]')

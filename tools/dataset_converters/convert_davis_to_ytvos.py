@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Convert Ref-DAVIS17 to the Ref-YouTube-VOS layout (spec §10.2).
+"""Convert Ref-DAVIS17 to the Ref-YouTube-VOS layout (ReferFormer's tool).
 
 Inputs (the DAVIS-2017 unsupervised trainval 480p release and the text
 annotations of Khoreva et al.)::

@@ -2,7 +2,7 @@
 """Generate the subject-phrase labels of a Ref-YouTube-VOS-style dataset.
 
 Writes ``<data_root>/meta_expressions/<split>/subject_labels.json`` =
-``{video_id: {exp_id: [start_char, end_char]}}`` (spec §2.4), read by the
+``{video_id: {exp_id: [start_char, end_char]}}``, read by the
 RVOS datasets to supervise the subject perceptron.
 
 Examples:

@@ -3,7 +3,7 @@
 
 The official code (gaomingqi/DMFormer) saves ``{'model': state_dict,
 'optimizer': ..., 'args': Namespace, ...}``; only ``model`` is converted.
-The key map (spec §§1-8) renames e.g.::
+The key map (:mod:`dmformer.utils.ckpt_convert`) renames e.g.::
 
     backbone.0.body.layers.i.blocks.j.mlp.fc1   -> backbone.stages.i.blocks.j.ffn.layers.0.0
     text_encoder.model.*                        -> text_encoder.bert.*

@@ -2,10 +2,11 @@
 """Convert a GLIP-T checkpoint to DMFormer's backbone + text encoder.
 
 DMFormer initialises its Swin-T backbone and BERT-base text encoder from
-GLIP-T (``glip_tiny_model_o365_goldg_cc_sbu.pth``) and freezes them (spec
-§§3-4). This script writes a *partial* checkpoint with only ``backbone.*``
-and ``text_encoder.bert.*``; use it as ``load_from`` (the rest of the model
-keeps its initialisation, and MMEngine logs every missing key)::
+GLIP-T (``glip_tiny_model_o365_goldg_cc_sbu.pth``) and freezes them, as
+the official code does. This script writes a *partial* checkpoint with
+only ``backbone.*`` and ``text_encoder.bert.*``; use it as ``load_from``
+(the rest of the model keeps its initialisation, and MMEngine logs every
+missing key)::
 
     python tools/model_converters/glip_to_dmformer.py \
         glip_tiny_model_o365_goldg_cc_sbu.pth checkpoints/glip-t_dmformer.pth

@@ -1,4 +1,4 @@
-# Ref-DAVIS17 data settings (spec §10.2): zero-shot test of a model trained
+# Ref-DAVIS17 data settings: zero-shot test of a model trained
 # on Ref-YouTube-VOS. Convert the data first with
 # tools/dataset_converters/convert_davis_to_ytvos.py. The official protocol
 # evaluates the 4 expression sets separately (annotator 0..3) and averages

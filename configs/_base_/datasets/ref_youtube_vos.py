@@ -1,4 +1,5 @@
-# Ref-YouTube-VOS data settings (spec §11.1 train loader, §10.1 inference).
+# Ref-YouTube-VOS data settings (the official datasets/ytvos.py train
+# loader and inference_ytvos.py).
 # Frames travel as a dict of lists (per-frame keys are lists of length T,
 # video-level keys such as 'text' are scalars; see the docstring of
 # dmformer/datasets/transforms/loading.py). VideoRandomResize and

@@ -1,4 +1,4 @@
-# RefCOCO / RefCOCO+ / RefCOCOg image pre-training (spec §11.2) with the
+# RefCOCO / RefCOCO+ / RefCOCOg image pre-training with the
 # MDETR-format annotations used by ReferFormer:
 #   data/coco/train2014/COCO_train2014_*.jpg
 #   data/coco/{refcoco,refcoco+,refcocog}/instances_<name>_{train,val}.json
@@ -44,8 +44,8 @@ train_pipeline = [
     dict(type='PackRVOSInputs'),
 ]
 
-# RefCOCO as pseudo videos (spec §11.3, ReferFormer refexp2seq.py): the
-# image and num_frames - 1 warped copies, then the video recipe of §11.1.
+# RefCOCO as pseudo videos (ReferFormer refexp2seq.py): the image and
+# num_frames - 1 warped copies, then the Ref-YouTube-VOS video recipe.
 num_frames = 5
 video_scales = [288, 320, 352, 392, 416, 448, 480, 512]
 pseudo_video_train_pipeline = [

@@ -1,4 +1,4 @@
-# DMFormer with GLIP-T's Swin-T and BERT-base, both frozen (spec §§1-9).
+# DMFormer with GLIP-T's Swin-T and BERT-base, both frozen.
 # Parameter count: ~34.7 M trainable of ~171 M (tools/analysis_tools/
 # count_params.py). GLIP-T weights are loaded with `load_from` after
 # converting them (tools/model_converters/glip_to_dmformer.py); nothing is

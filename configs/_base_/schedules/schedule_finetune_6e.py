@@ -1,4 +1,4 @@
-# Ref-YouTube-VOS fine-tuning schedule of the official code (spec §12):
+# Ref-YouTube-VOS fine-tuning schedule of the official code (main.py):
 # as pre-training but 6 epochs, learning rate x0.1 after epochs 3 and 5
 # (main.py ignores --lr_gamma, so the default gamma 0.1 applies).
 _base_ = './schedule_pretrain_10e.py'

@@ -1,4 +1,4 @@
-# RefCOCO/+/g pre-training schedule of the official code (spec §12):
+# RefCOCO/+/g pre-training schedule of the official code (main_pretrain.py):
 # AdamW 1e-4, weight decay 5e-4 on all parameters, 10 epochs with the
 # learning rate multiplied by 0.05 after epochs 6 and 8, gradient norm
 # clipped at 0.1. Backbone 5e-5 and text encoder 1e-5 when they are trained

@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Training augmentations for RVOS clips (spec §11.1, §11.3).
+"""Training augmentations for RVOS clips and RefCOCO pseudo videos.
 
 All transforms work on the dict-of-lists convention documented in
 :mod:`dmformer.datasets.transforms.loading`: per-frame keys (``img``,
@@ -9,7 +9,7 @@ Geometric transforms draw their random parameters **once per clip** and
 apply them to every frame; :class:`VideoPhotoMetricDistortion` draws them
 independently for every frame, like the official loader.
 
-The official train pipeline of Ref-YouTube-VOS (spec §11.1, ReferFormer's
+The official train pipeline of Ref-YouTube-VOS (ReferFormer's
 ``make_coco_transforms('train', max_size=640)``) reads::
 
     scales = [288, 320, 352, 392, 416, 448, 480, 512]
@@ -143,12 +143,12 @@ class VideoRandomFlip(BaseTransform):
     """Flip all frames of a clip horizontally with one random draw.
 
     Images, masks and boxes of every frame are flipped together and the
-    words 'left'/'right' of the caption are exchanged (spec §11.1 step 1,
-    :func:`swap_left_right`). Boxes of frames where the object is absent
-    (``gt_valid`` False or an empty box) stay all-zero. If ``noun_chunks``
-    or ``gt_subject_span`` were computed before the flip, they are mapped
-    onto the new caption (``ori_text`` is never modified, so stored subject
-    labels keep referring to it).
+    words 'left'/'right' of the caption are exchanged (as the official
+    loader does, :func:`swap_left_right`). Boxes of frames where the object
+    is absent (``gt_valid`` False or an empty box) stay all-zero. If
+    ``noun_chunks`` or ``gt_subject_span`` were computed before the flip,
+    they are mapped onto the new caption (``ori_text`` is never modified, so
+    stored subject labels keep referring to it).
 
     Required Keys:
 
@@ -241,7 +241,7 @@ class VideoPhotoMetricDistortion(BaseTransform):
 
     Each frame goes through mmdet's
     :class:`~mmdet.datasets.transforms.PhotoMetricDistortion` with its own
-    random draw (spec §11.1 step 2: brightness ±32, contrast ×[0.5, 1.5]
+    random draw (official settings: brightness ±32, contrast ×[0.5, 1.5]
     before or after an HSV round trip with saturation ×[0.5, 1.5] and hue
     ±18°, random channel permutation; each with probability 0.5), then the
     result is clipped to [0, 255] and cast back to the input dtype so that
@@ -363,7 +363,7 @@ class _SharedFrameTransform(BaseTransform):
 class VideoRandomResize(_SharedFrameTransform):
     """Resize all frames to one randomly chosen short side.
 
-    DETR-style ``RandomResize(sizes, max_size)`` (spec §11.1 step 3): the
+    The official DETR-style ``RandomResize(sizes, max_size)``: the
     short side becomes ``s``, drawn uniformly from ``scales`` once per clip,
     unless the long side would exceed ``max_size``, in which case the long
     side becomes ``max_size`` (aspect ratio kept). Implemented with mmcv's
@@ -439,7 +439,7 @@ class VideoRandomResize(_SharedFrameTransform):
 class VideoRandomSizeCrop(_SharedFrameTransform):
     """Crop all frames with one random region.
 
-    DETR-style ``RandomSizeCrop(min_size, max_size)`` (spec §11.1 step 3b):
+    The official DETR-style ``RandomSizeCrop(min_size, max_size)``:
     crop height and width are drawn uniformly in
     ``[min(min_size, H), min(max_size, H)]`` (resp. W) and the offset
     uniformly, once per clip. Implemented with mmdet's
@@ -489,7 +489,7 @@ class VideoRandomSizeCrop(_SharedFrameTransform):
 
 @TRANSFORMS.register_module()
 class CheckValidFrames(BaseTransform):
-    """Recompute which frames still show the object (spec §11.1 ``Check``).
+    """Recompute which frames still show the object (official ``Check``).
 
     A frame is valid when it was valid before, its box has a positive area
     and (with ``check_mask``) its mask is not empty. Invalid frames get an
@@ -598,7 +598,7 @@ class NoValidFrameError(ValueError):
 
 @TRANSFORMS.register_module()
 class ImageToPseudoVideo(BaseTransform):
-    """Turn a one-frame sample into a pseudo video (spec §11.3).
+    """Turn a one-frame sample into a pseudo video (ReferFormer's refexp2seq).
 
     The clip holds the original image plus ``num_frames - 1`` copies, each
     made from the original by (1) a photometric change: at least one of a

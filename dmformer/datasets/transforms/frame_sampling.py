@@ -14,7 +14,7 @@ class RVOSFrameSample(BaseTransform):
     convention (see :mod:`dmformer.datasets.transforms.loading`).
 
     Training (``mode='train'``, the Ref-YouTube-VOS sampler of the official
-    ``datasets/ytvos.py``, spec §11.1), for a video of ``n`` frames and the
+    ``datasets/ytvos.py``), for a video of ``n`` frames and the
     anchor index ``f`` of the data info:
 
     1. the anchor ``f``;

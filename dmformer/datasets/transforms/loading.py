@@ -229,7 +229,7 @@ class LoadRVOSAnnotations(BaseTransform):
 
     The annotation of a frame is a palette PNG whose pixel values are object
     ids (Ref-YouTube-VOS / DAVIS format); the object mask is
-    ``png == obj_id`` (spec §11.1). The box is the tight box of the mask with
+    ``png == obj_id``. The box is the tight box of the mask with
     mmdet's pixel-edge convention (``x2 = last column + 1``, as
     :meth:`HorizontalBoxes.from_instance_masks`); the official code uses the
     last column itself, i.e. boxes 1 px smaller.
@@ -414,7 +414,7 @@ def map_char_span(span: Sequence[int], src_text: str,
 
 @TRANSFORMS.register_module()
 class LoadSubjectSpan(BaseTransform):
-    """Set the subject-phrase label of the caption (spec §2.4).
+    """Set the subject-phrase label of the caption (the perceptron target).
 
     The label is the character span ``[start, end)`` of the subject noun
     phrase in ``results['text']``:
@@ -423,7 +423,7 @@ class LoadSubjectSpan(BaseTransform):
       dataset from ``subject_labels.json``; a span of ``ori_text``), mapped
       onto the current text if a flip swapped 'left'/'right';
     - **parser** fallback: the first noun chunk of the sentence (the default
-      of the official GLIP-L voting, spec §2.4 step 3), from
+      of the official GLIP-L voting when no chunk wins), from
       ``results['noun_chunks']`` if :class:`ExtractNounChunks` ran before,
       otherwise computed with
       :func:`dmformer.utils.noun_chunks.extract_noun_chunks`. A caption with

@@ -8,7 +8,7 @@ from dmformer.registry import TRANSFORMS
 
 
 def clean_caption(text: str, where: Optional[str] = None) -> str:
-    """Clean a referring expression like the official loader (spec §11.1).
+    """Clean a referring expression like the official Ref-YouTube-VOS loader.
 
     Lower-cases the text and collapses every run of whitespace into a
     single space (``' '.join(text.lower().split())``).
@@ -79,7 +79,7 @@ class CleanCaption(BaseTransform):
 
 @TRANSFORMS.register_module()
 class ExtractNounChunks(BaseTransform):
-    """Extract the spaCy noun chunks of the caption (spec §2.2).
+    """Extract the spaCy noun chunks of the caption (subject candidates).
 
     Uses :func:`dmformer.utils.noun_chunks.extract_noun_chunks` (imported and
     its spaCy model loaded on the first call, so building the pipeline is

@@ -23,8 +23,9 @@ class GLIPSwinTransformer(SwinTransformer):
       frozen network during training: ``True`` (default) keeps it in eval
       mode, so drop-path and dropout are off; ``False`` reproduces the
       official code, whose frozen Swin still runs drop-path 0.2 in training.
-    - ``lang_fusion`` (optional) builds RMHCA modules (spec §6) applied to the
-      visual tokens before given stages; they stay trainable when frozen.
+    - ``lang_fusion`` (optional) builds RMHCA modules (disabled in the
+      official code) applied to the visual tokens before given stages; they
+      stay trainable when frozen.
 
     Args:
         norm_first_output (bool): Whether ``norm0`` is a LayerNorm.

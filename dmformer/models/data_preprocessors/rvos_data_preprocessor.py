@@ -14,7 +14,7 @@ class RVOSDataPreprocessor(ImgDataPreprocessor):
     """Data pre-processor for RVOS clips.
 
     Like mmdet's ``TrackDataPreprocessor`` for one referred object per clip
-    (spec §11.1 collate, ``misc.py:305-318``):
+    (the official collate, ``misc.py:305-318``):
 
     - moves the data to the model's device;
     - converts every clip, a uint8 Tensor of shape (T, 3, H, W), from BGR to

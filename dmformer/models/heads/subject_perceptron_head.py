@@ -13,13 +13,13 @@ from ..layers.bert_layer import BertStyleEncoderLayer
 
 @MODELS.register_module()
 class SubjectPerceptronHead(BaseModule):
-    """Subject perceptron: token-level "is subject" classifier (spec §2).
+    """Subject perceptron: token-level "is subject" classifier.
 
     One :class:`BertStyleEncoderLayer` on the resized word features followed
     by ``Linear(embed_dims, 2)``. :meth:`select` picks, among the noun
     chunks of each caption, the one whose most confident token has the
-    largest subject probability (spec §2.3); :meth:`loss` is the token
-    cross-entropy against the (pseudo) subject labels (spec §2.5).
+    largest subject probability; :meth:`loss` is the token cross-entropy
+    against the (pseudo) subject labels.
 
     Args:
         embed_dims (int): Width of the word features. Defaults to 256.
@@ -118,8 +118,8 @@ class SubjectPerceptronHead(BaseModule):
         """Subject cross-entropy loss.
 
         Per caption, the CE is averaged over its labelled tokens; the loss is
-        the mean over the captions that have labels (fix of spec §14.12:
-        the official loss is summed over the batch), times ``loss_weight``.
+        the mean over the captions that have labels (the official loss is
+        summed over the batch instead), times ``loss_weight``.
 
         Args:
             logits (Tensor): (B, L, 2).

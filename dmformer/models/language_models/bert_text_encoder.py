@@ -57,12 +57,12 @@ def resolve_package_path(path: str) -> str:
 
 @MODELS.register_module()
 class BertTextEncoder(BaseModule):
-    """BERT text encoder with a feature resizer (spec §3.1).
+    """BERT text encoder with a feature resizer (GLIP-T language backbone).
 
     Captions are tokenised with the bert-base-uncased fast tokenizer and
     padded to the longest caption of the batch (the official code pads to
-    256 tokens, spec §14.23; valid-token outputs are identical since padded
-    keys are masked). The last BERT hidden layer gives
+    256 tokens; valid-token outputs are identical since padded keys are
+    masked). The last BERT hidden layer gives
 
     - ``word_feats`` = resizer(hidden * valid) for every token,
     - ``sentence_feat`` = resizer(masked mean of hidden over valid tokens,
@@ -96,8 +96,8 @@ class BertTextEncoder(BaseModule):
         frozen (bool): Set ``requires_grad=False`` on BERT and run it
             without autograd. Defaults to True.
         frozen_eval (bool): Keep the frozen BERT in eval mode (no dropout)
-            even when the parent calls ``train()`` (spec §14.20). Only used
-            when ``frozen``. Defaults to True.
+            even when the parent calls ``train()`` (the official frozen BERT
+            keeps dropout on). Only used when ``frozen``. Defaults to True.
         resizer_dropout (float): Dropout of the resizer. Defaults to 0.1.
         init_cfg (dict or list[dict], optional): Initialization config,
             e.g. ``dict(type='Pretrained', checkpoint=..., prefix=...)``.

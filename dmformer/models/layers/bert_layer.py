@@ -13,9 +13,10 @@ from dmformer.utils import OptMultiConfig
 class BertStyleEncoderLayer(BaseModule):
     """One post-LN BERT encoder layer on arbitrary-width features.
 
-    The ``BertEncoderLayer`` of DMFormer/GLIP (spec §1.7 step 3, §2.1): self
-    attention -> dropout -> add -> LayerNorm -> Linear -> GELU -> Linear ->
-    dropout -> add -> LayerNorm. It is assembled from the Hugging Face
+    The ``BertEncoderLayer`` of DMFormer/GLIP (the text layer of the
+    interaction branches and of the subject perceptron): self attention ->
+    dropout -> add -> LayerNorm -> Linear -> GELU -> Linear -> dropout ->
+    add -> LayerNorm. It is assembled from the Hugging Face
     ``BertAttention``, ``BertIntermediate`` and ``BertOutput`` modules built
     from a :class:`transformers.BertConfig`, so its parameter names
     (``attention.self.query`` ... ``output.LayerNorm``) are those of the
@@ -27,12 +28,11 @@ class BertStyleEncoderLayer(BaseModule):
       the usual BERT extended mask ``(pad) * finfo(dtype).min`` to the
       attention scores (AMP-safe, no +/-50000 clamps needed), independently
       of the transformers default (SDPA in recent versions).
-    - Initialisation (spec §14.19): the official layers keep the PyTorch
-      default init because HF ``post_init`` is never called. By default
-      this layer applies BERT's initialisation (``Normal(std=0.02)`` on
-      linear weights, zero biases, LayerNorm 1/0) when ``init_weights`` is
-      called; pass ``init_cfg=None`` to keep the PyTorch defaults of the
-      official code.
+    - Initialisation: the official layers keep the PyTorch default init
+      because HF ``post_init`` is never called. By default this layer
+      applies BERT's initialisation (``Normal(std=0.02)`` on linear weights,
+      zero biases, LayerNorm 1/0) when ``init_weights`` is called; pass
+      ``init_cfg=None`` to keep the PyTorch defaults of the official code.
 
     Args:
         embed_dims (int): Hidden size. Defaults to 256.

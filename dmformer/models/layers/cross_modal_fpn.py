@@ -17,7 +17,7 @@ class VisionLanguageBlock(BaseModule):
 
     The ``VisionLanguageBlock`` of `ReferFormer
     <https://arxiv.org/abs/2201.00487>`_ (``models/segmentation.py``), used
-    unchanged by DMFormer's pixel decoder (spec §8.1). Post-norm:
+    unchanged by DMFormer's pixel decoder. Post-norm:
 
     1. self-attention over all ``T * h * w`` tokens of a video, query and key
        ``x + pos``, value ``x``; when ``sr_ratio > 1`` query, key, value and
@@ -30,7 +30,7 @@ class VisionLanguageBlock(BaseModule):
     3. FFN (mmcv :class:`FFN`, ReLU, with residual); LN.
 
     All padding masks are bool with True = padding (the official code passed
-    the HF 1/0 attention mask, spec §14.9).
+    the HF 1/0 attention mask, 1 = valid).
 
     Args:
         embed_dims (int): Feature dimension. Defaults to 256.
@@ -162,8 +162,8 @@ class CrossModalFPNDecoder(BaseModule):
     """Cross-modal FPN pixel decoder of ReferFormer / DMFormer.
 
     Implementation of the ``CrossModalFPNDecoder`` of `ReferFormer
-    <https://arxiv.org/abs/2201.00487>`_, used unchanged by DMFormer (spec
-    §8.1). Code is modified from the `official github repo
+    <https://arxiv.org/abs/2201.00487>`_, used unchanged by DMFormer. Code is
+    modified from the `official github repo
     <https://github.com/wjn922/ReferFormer>`_ (``models/segmentation.py``).
 
     Top-down over the levels (coarse to fine): for every level,

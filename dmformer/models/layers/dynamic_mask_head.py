@@ -16,8 +16,8 @@ class DynamicMaskHead(BaseModule):
     """Dynamic (conditional) mask head of ReferFormer / DMFormer.
 
     Implementation of the dynamic mask head of `ReferFormer
-    <https://arxiv.org/abs/2201.00487>`_ used unchanged by DMFormer (spec
-    §8.2). Code is modified from the `official github repo
+    <https://arxiv.org/abs/2201.00487>`_ used unchanged by DMFormer. Code is
+    modified from the `official github repo
     <https://github.com/wjn922/ReferFormer>`_ (``dynamic_mask_with_coords``,
     ``parse_dynamic_params``, ``mask_heads_forward``).
 
@@ -36,7 +36,7 @@ class DynamicMaskHead(BaseModule):
     pixel offsets* ``(ref_cx * img_w - (x * s + s // 2),
     ref_cy * img_h - (y * s + s // 2))`` in ``(x, y)`` order, where
     ``(img_h, img_w)`` is the unpadded input size and ``s`` the mask feature
-    stride (spec §14.18 keeps this convention for fidelity).
+    stride (kept as is for fidelity).
 
     NOTE: the first dynamic layer is evaluated as an ``einsum`` that applies
     the per-instance weights to the frame's mask features directly. This is

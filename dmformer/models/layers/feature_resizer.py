@@ -12,7 +12,7 @@ class FeatureResizer(BaseModule):
 
     Used to project BERT features to the model width and, in every
     interaction branch, to project the branch outputs to their share of the
-    memory channels (spec §1.7, §3.1).
+    memory channels.
 
     Args:
         in_channels (int): Input feature size.

@@ -13,12 +13,12 @@ class SinePositionalEncoding1D(BaseModule):
     """Sine positional encoding of a padded token sequence.
 
     Same maths as ReferFormer's ``PositionEmbeddingSine1D`` used by DMFormer
-    for the words and the subject span (spec §1.2, §1.6), but driven by a
-    bool padding mask (True = padding; fix of spec §14.9). Positions are the
-    cumulative count of valid tokens, optionally normalised by the count of
-    the last position (the number of valid tokens for right padding) and
-    multiplied by ``scale``, so the encoding of valid tokens does not depend
-    on how much padding follows them.
+    for the words and the subject span, but driven by a bool padding mask
+    (True = padding; the official code passed the HF 1/0 attention mask).
+    Positions are the cumulative count of valid tokens, optionally
+    normalised by the count of the last position (the number of valid
+    tokens for right padding) and multiplied by ``scale``, so the encoding
+    of valid tokens does not depend on how much padding follows them.
 
     Args:
         num_feats (int): Number of output features. Must be even.

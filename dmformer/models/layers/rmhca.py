@@ -11,7 +11,7 @@ from .vl_fusion import VisionLanguageFusion
 
 @MODELS.register_module()
 class RMHCA(BaseModule):
-    """Residual multi-head cross-modal attention (spec §6, optional).
+    """Residual multi-head cross-modal attention (optional).
 
     Linear(C -> D) -> :class:`VisionLanguageFusion` (all frames of a video
     as one query sequence) -> Linear(D -> C) -> residual add. Intended to be

@@ -14,11 +14,12 @@ class VisionLanguageFusion(BaseModule):
     """Multiplicative vision <- language cross-attention.
 
     ReferFormer's ``VisionLanguageFusionModule`` (used by every DMFormer
-    interaction branch, spec §1.7): one :class:`torch.nn.MultiheadAttention`
+    interaction branch): one :class:`torch.nn.MultiheadAttention`
     with query = visual tokens (no visual position), key = text + text
     position, value = text, and output ``x * attn(x)`` (element-wise
     product, no residual, no norm). The text padding mask is a bool key
-    padding mask (True = padding; fix of spec §14.9).
+    padding mask (True = padding; the official code passed the HF 1/0
+    attention mask instead).
 
     Args:
         embed_dims (int): Feature size of both modalities. Defaults to 256.

@@ -18,7 +18,7 @@ from ..utils.misc import flatten_mlvl, get_valid_ratio, masked_mean
 
 @MODELS.register_module()
 class InteractionBranch(BaseModule):
-    """One interaction branch of DMFormer (spec §1.7 / §1.8).
+    """One interaction branch of DMFormer (context- or subject-aware).
 
     ``num_iters`` times::
 
@@ -29,7 +29,7 @@ class InteractionBranch(BaseModule):
     then ``vision_resizer`` (D -> out) on the visual tokens and
     ``text_resizer`` (D -> out) on the sentence feature and the words;
     ``text_embed = resized sentence + 0.5 * masked mean of resized words``
-    (masked mean: fix of spec §14.10).
+    (the official code also averages padded word positions).
 
     The official code applies the fusion module separately to each of the
     4 levels (query = all frames of a video at that level). Because the
@@ -185,7 +185,7 @@ def _encoder_layer_cfg(cfg: OptConfigType, embed_dims: int,
 
 @MODELS.register_module()
 class DecoupledInteraction(BaseModule):
-    """Decoupled context/subject interaction neck of DMFormer (spec §1.6-9).
+    """Decoupled context/subject interaction neck of DMFormer.
 
     Replaces the transformer encoder: a context-aware branch fuses the
     visual tokens with all the words of the caption, a subject-aware branch

@@ -15,7 +15,7 @@ class VideoQueryMatcher:
 
     Implementation of the ``HungarianMatcher`` of `ReferFormer
     <https://arxiv.org/abs/2201.00487>`_ (``models/matcher.py``) used by
-    DMFormer (spec §9.1). Each video has exactly one ground-truth object
+    DMFormer. Each video has exactly one ground-truth object
     tracked over its ``T`` frames; a query *slot* is the same query index in
     every frame. For every video and slot the cost
 

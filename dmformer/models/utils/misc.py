@@ -9,8 +9,8 @@ def masked_mean(x: Tensor, pad_mask: Tensor, dim: int = 1) -> Tensor:
     """Mean of ``x`` over ``dim`` that ignores padded positions.
 
     This is the masked average used for the sentence feature and for the
-    branch text embeddings (fix of spec §14.10: the official code averages
-    padded word positions too when the batch holds several captions).
+    branch text embeddings (the official code averages padded word
+    positions too when the batch holds several captions).
 
     Args:
         x (Tensor): Features, e.g. (B, N, C).

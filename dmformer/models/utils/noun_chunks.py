@@ -5,7 +5,8 @@ Both functions work on the character ``offsets`` returned by a fast
 tokenizer (``return_offsets_mapping=True``), where special and padding
 tokens have the empty span ``(0, 0)``. A token belongs to a character span
 ``[s, e)`` when the two intervals overlap. This replaces the official
-matching of spaCy token indices against BERT word ids (spec §14.15).
+matching of spaCy token indices against BERT word ids, which shifts or
+drops chunks when the two segmentations differ (e.g. possessives).
 """
 from typing import Sequence, Tuple
 
@@ -49,7 +50,7 @@ def char_spans_to_token_spans(char_spans: Sequence[Sequence[Tuple[int,
         - valid (Tensor): Bool (B, K), whether the chunk was mapped onto at
           least one token. A caption none of whose chunks maps gets the
           fallback chunk 0 = all its non-pad tokens, [CLS]/[SEP] included
-          (spec §2.2), so every row has at least one valid chunk.
+          (as in the official code), so every row has at least one valid chunk.
     """
     tok_start, tok_end, is_text_token = _token_char_ranges(
         offsets, word_pad_mask)

@@ -28,7 +28,7 @@ def test_shapes_and_glip_norm0():
 def test_swin_t_parameter_count():
     model = GLIPSwinTransformer(
         embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
-    # spec §15: GLIP's Swin-T without norm0
+    # the official model's count of GLIP's Swin-T (without norm0)
     assert sum(p.numel() for p in model.parameters()) == 27_520_506
 
 

@@ -62,7 +62,7 @@ def test_default_parameter_counts(default_model):
     trainable = sum(p.numel() for p in default_model.parameters()
                     if p.requires_grad)
     total = sum(p.numel() for p in default_model.parameters())
-    # spec §15: 34,723,713 trainable, ~171.1 M in total
+    # the official model's counts: 34,723,713 trainable, ~171.1 M in total
     assert trainable == 34_723_713
     assert abs(total - 171.1e6) / 171.1e6 < 0.01
     # backbone and BERT are frozen; the resizer on top of BERT is not

@@ -41,7 +41,7 @@ def test_possessive_and_hyphen_spans(tokenizer):
     assert words[0] == ['the', 'man', "'", 's', 'dog']
     assert words[1] == ['a', 'black', '-', 'and', '-', 'white', 'cat']
 
-    # the official mapping (spaCy token index == BERT word id, spec §14.15)
+    # the official mapping (spaCy token index == BERT word id)
     # stops the possessive chunk before 'dog': spaCy has 4 tokens
     # (the, man, 's, dog) but BERT has 5 words (the, man, ', s, dog)
     doc = get_spacy_model()(texts[0])
