@@ -24,8 +24,8 @@ class DMFormerHead(BaseModule):
     """Decoder, prediction heads, pixel decoder and losses of DMFormer.
 
     Everything after the interaction neck of DMFormer ("Decoupled
-    Multimodal Transformers for Referring Video Object Segmentation"; spec
-    §1.10-1.12, §7-§10.1), which are those of `ReferFormer
+    Multimodal Transformers for Referring Video Object Segmentation"): the
+    decoder, heads, losses, matcher and inference are those of `ReferFormer
     <https://arxiv.org/abs/2201.00487>`_. Code is
     modified from the `official github repo
     <https://github.com/gaomingqi/DMFormer>`_ (``models/dmmi.py``,
