@@ -7,7 +7,18 @@ sentence, ``--warmup`` untimed then ``--repeat`` timed times. With
 ``--num-sentences N`` the clip is segmented for N sentences in one call (as
 ``inference_clip`` and the demo do: the visual features are computed once
 and shared), and the one-sentence call is timed in the same run, so the
-cost ratio of N sentences to one is measured side by side. A timed run is
+cost ratio of N sentences to one is measured side by side.
+
+``--stages`` adds a per-stage report: the seconds of the text encoder,
+subject head, backbone, input projection, interaction neck, head (decoder,
+pixel decoder, mask head) and post-processing (``head.predict``), timed by
+hooks inside the same runs (median over the timed runs; "other" is the
+rest of ``test_step``: preprocessing, tokenisation, subject selection),
+their share, their multiply-accumulates from one extra run under
+``torch.utils.flop_counter.FlopCounterMode`` (matrix products and
+convolutions; element-wise work such as the deformable-attention sampling
+is not counted) and the achieved GMAC/s, plus the ratio of the whole call
+to the backbone. A timed run is
 one ``model.test_step`` call: data preprocessing (normalisation, padding)
 and the ``predict`` forward, including the subject selection and the mask
 post-processing; the noun chunks are given in ``metainfo`` as the data
@@ -195,6 +206,117 @@ def make_clip_sample(num_frames: int,
     return frames, sample
 
 
+#: top-level modules of DMFormer timed by ``--stages``, in forward order
+STAGES = ('text_encoder', 'subject_head', 'backbone', 'input_proj', 'neck',
+          'head')
+
+
+class StageTimer:
+    """Seconds spent in each top-level stage of a model, per call.
+
+    Forward pre/post hooks time ``STAGES`` (those the model has); the
+    ``predict`` method of the head (post-processing) is wrapped.
+    :meth:`start` begins a call, :meth:`stop` stores its per-stage totals.
+    """
+
+    def __init__(self, model, device: str) -> None:
+        self.device = device
+        self.calls: List[Dict[str, float]] = []
+        self._current: Dict[str, float] = {}
+        self._handles = []
+        self._begin: Dict[str, float] = {}
+        self.stages = [s for s in STAGES if getattr(model, s, None)]
+        for name in self.stages:
+            module = getattr(model, name)
+            self._handles.append(
+                module.register_forward_pre_hook(self._pre(name)))
+            self._handles.append(
+                module.register_forward_hook(self._post(name)))
+        head = model.head
+        self._predict = head.predict
+
+        def timed_predict(*args, **kwargs):
+            self._pre('postprocess')(None, None)
+            out = self._predict(*args, **kwargs)
+            self._post('postprocess')(None, None, None)
+            return out
+
+        head.predict = timed_predict
+        self._head = head
+        self.stages.append('postprocess')
+
+    def _pre(self, name: str):
+
+        def hook(module, args):
+            synchronize(self.device)
+            self._begin[name] = time.perf_counter()
+
+        return hook
+
+    def _post(self, name: str):
+
+        def hook(module, args, out):
+            synchronize(self.device)
+            self._current[name] = self._current.get(name, 0.) + \
+                time.perf_counter() - self._begin.pop(name)
+
+        return hook
+
+    def start(self) -> None:
+        self._current = {}
+
+    def stop(self) -> None:
+        self.calls.append(self._current)
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        del self._head.predict  # back to the class method
+
+
+def count_stage_macs(model, fn: Callable[[], object]) -> Dict[str, float]:
+    """Multiply-accumulates (GMAC) of each stage in one call of ``fn``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    # the counter's module tracker hooks tensors that require grad; a
+    # parameter passed between modules would trip it
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for param in trainable:
+        param.requires_grad_(False)
+    try:
+        with FlopCounterMode(display=False) as counter:
+            fn()
+    finally:
+        for param in trainable:
+            param.requires_grad_(True)
+    counts = counter.get_flop_counts()
+    root = type(model).__name__
+    macs = {'total': sum(counts.get('Global', {}).values()) / 2e9}
+    for name in STAGES:
+        macs[name] = sum(counts.get(f'{root}.{name}', {}).values()) / 2e9
+    return macs
+
+
+def stage_rows(timer: StageTimer, times: List[float],
+               macs: Dict[str, float]) -> List[Dict]:
+    """One row per stage (+ other, total): seconds, share, GMAC, GMAC/s."""
+    rows = []
+    total = statistics.median(times)
+    for name in timer.stages:
+        sec = statistics.median(call.get(name, 0.) for call in timer.calls)
+        rows.append(dict(stage=name, seconds=sec))
+    rows.append(
+        dict(stage='other', seconds=total - sum(r['seconds'] for r in rows)))
+    rows.append(dict(stage='total', seconds=total))
+    for row in rows:
+        row['share'] = row['seconds'] / total
+        gmac = macs.get(row['stage'])
+        row['gmac'] = gmac
+        row['gmac_per_s'] = gmac / row['seconds'] \
+            if gmac is not None and row['seconds'] > 0 else None
+    return rows
+
+
 def quiet_logger() -> None:
     """Make a WARNING-level MMLogger current, so that building the model
     does not print its weight-initialisation log."""
@@ -248,6 +370,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', help='cpu or cuda[:i]')
     parser.add_argument('--text', default=TEXT, help='the sentence')
     parser.add_argument(
+        '--stages',
+        action='store_true',
+        help='also report seconds, share, multiply-adds and GMAC/s of '
+        'every stage, and the whole call / backbone ratio')
+    parser.add_argument(
         '--num-sentences',
         type=int,
         default=1,
@@ -299,6 +426,16 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                 dict(inputs=[frames],
                      data_samples=[s.clone() for s in samples[:num]]))
 
+    timer = StageTimer(model, args.device) if args.stages else None
+    if timer is not None:
+        timed_run = run
+
+        def run(num: int = args.num_sentences) -> None:
+            timer.start()
+            timed_run(num)
+            if num == args.num_sentences:
+                timer.stop()
+
     one_sentence = None
     if args.num_sentences > 1:
         # N sentences and one sentence alternate, so that load changes of
@@ -315,6 +452,11 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     else:
         times, mem = time_runs(run, args.device, args.warmup, args.repeat)
     mean = statistics.fmean(times)
+    stages = None
+    if timer is not None:
+        timer.calls = timer.calls[-args.repeat:]  # the timed runs only
+        timer.remove()
+        stages = stage_rows(timer, times, count_stage_macs(model, run))
     result = dict(
         config=args.config,
         checkpoint=args.checkpoint,
@@ -334,6 +476,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         num_sentences=args.num_sentences,
         seconds_one_sentence=one_sentence,
         sentences_cost_ratio=mean / one_sentence if one_sentence else None,
+        stages=stages,
+        full_over_backbone=_ratio_to_backbone(stages),
         env=environment(args.device))
     print_table([
         ('config', osp.basename(args.config)),
@@ -350,8 +494,25 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         (f'cost of {args.num_sentences} sentences / 1',
          f'{result["sentences_cost_ratio"]:.2f}x'),
     ] if one_sentence else []))
+    if stages:
+        print(f'{"stage":<14}{"s":>9}{"share":>8}{"GMAC":>9}{"GMAC/s":>9}')
+        for row in stages:
+            gmac = '' if row['gmac'] is None else f'{row["gmac"]:.2f}'
+            rate = '' if row['gmac_per_s'] is None else \
+                f'{row["gmac_per_s"]:.1f}'
+            print(f'{row["stage"]:<14}{row["seconds"]:>9.4f}'
+                  f'{100 * row["share"]:>7.1f}%{gmac:>9}{rate:>9}')
+        print(f'whole call / backbone: {result["full_over_backbone"]:.2f}x')
     dump_json(result, args.json)
     return result
+
+
+def _ratio_to_backbone(stages: Optional[List[Dict]]) -> Optional[float]:
+    if not stages:
+        return None
+    by_name = {row['stage']: row['seconds'] for row in stages}
+    return by_name['total'] / by_name['backbone'] \
+        if by_name.get('backbone') else None
 
 
 if __name__ == '__main__':
