@@ -101,18 +101,35 @@ def test_prediction_does_not_depend_on_batch_mates(tiny_model, invariant):
         assert logit_diff > 1e-2
 
 
-def test_mixed_sizes_train_step(tiny_model):
-    """Training on clips of different padded sizes runs through the per-size
-    path, and a clip's loss does not depend on its batch mate."""
+@pytest.mark.parametrize('invariant_train', [True, False])
+def test_mixed_sizes_train_step(tiny_model, invariant_train):
+    """Training on clips of different padded sizes: batch-padded like the
+    official code by default, per clip size with ``batch_invariant_train``
+    (the train-mode outputs of a clip then do not depend on its batch
+    mate either)."""
     model = copy.deepcopy(tiny_model).train()
+    model.batch_invariant_train = invariant_train
     a, b = _clip(*CLIP_A), _clip(*CLIP_B)
-    torch.manual_seed(0)
+    calls = []
+    model.backbone.register_forward_hook(
+        lambda module, args, out: calls.append(tuple(args[0].shape[-2:])))
     losses = model(
         **model.data_preprocessor(_batch(a, b), True), mode='loss')
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
     assert model.backbone.patch_embed.projection.weight.grad.abs().sum() > 0
     assert model.input_proj.convs[0].conv.weight.grad.abs().sum() > 0
+    # one backbone call per padded size, or one for the padded batch
+    assert calls == ([(96, 128), (160, 192)]
+                     if invariant_train else [(160, 192)])
+
+    with torch.no_grad():
+        alone = model(**model.data_preprocessor(_batch(a), False),
+                      mode='tensor')['all_mask_preds'][:, 0]
+        batched = model(**model.data_preprocessor(_batch(a, b), False),
+                        mode='tensor')['all_mask_preds'][:, 0, ..., :24, :32]
+    diff = (alone - batched).abs().max().item()
+    assert (diff < 1e-3) if invariant_train else (diff > 1e-2)
 
 
 def test_long_video_is_predicted_in_clips(tiny_model):
