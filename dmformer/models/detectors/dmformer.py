@@ -207,17 +207,35 @@ class DMFormer(BaseModel):
         clip_len = self.test_cfg.get('clip_len') or inputs.shape[1]
         results, subject_spans = None, None
         # consecutive clips of at most clip_len frames, one query choice each
+        # several sentences on one clip: the text-free visual features once,
+        # then the sentences one by one (batching them through the neck and
+        # head was slower on CPU than running them in turn)
+        share = inputs.shape[0] == 1 and len(data_samples) > 1 and getattr(
+            self.backbone, 'lang_fusion', None) is None
         for start in range(0, inputs.shape[1], clip_len):
-            outs = self.forward_features(
-                inputs[:, start:start + clip_len], data_samples)
-            clip_results = self.head.predict(
-                outs['head_outs'], data_samples, rescale=rescale)
+            clip = inputs[:, start:start + clip_len]
+            if share:
+                visual = self._extract_visual(clip, data_samples[:1], None)
+                clip_results, subject_spans = [], []
+                for sample in data_samples:
+                    outs = self.forward_features(clip, [sample], visual)
+                    clip_results += self.head.predict(
+                        outs['head_outs'], [sample], rescale=rescale)
+                    spans = outs.get('subject_char_spans')
+                    subject_spans = None if spans is None else \
+                        subject_spans + spans
+                    del outs
+                del visual
+            else:
+                outs = self.forward_features(clip, data_samples)
+                clip_results = self.head.predict(
+                    outs['head_outs'], data_samples, rescale=rescale)
+                subject_spans = outs.get('subject_char_spans')
+                del outs
             results = clip_results if results is None else [
                 InstanceData.cat([r, c])
                 for r, c in zip(results, clip_results)
             ]
-            subject_spans = outs.get('subject_char_spans')
-            del outs
         for i, (sample, pred) in enumerate(zip(data_samples, results)):
             if frame_idx is not None:
                 pred = self._expand_to_all_frames(pred, frame_idx, num_frames)
@@ -245,8 +263,10 @@ class DMFormer(BaseModel):
     # ------------------------------------------------------------------
     # Stages
     # ------------------------------------------------------------------
-    def forward_features(self, inputs: Tensor,
-                         data_samples: SampleList) -> Dict:
+    def forward_features(self,
+                         inputs: Tensor,
+                         data_samples: SampleList,
+                         visual: Optional[Dict] = None) -> Dict:
         """Run text encoder, backbone, subject selection, neck and head.
 
         Args:
@@ -255,6 +275,9 @@ class DMFormer(BaseModel):
                 features (backbone, input projection) are then computed
                 once and shared (unless the backbone fuses language).
             data_samples (list[:obj:`RVOSDataSample`]): b samples.
+            visual (dict, optional): Precomputed :meth:`_extract_visual`
+                outputs of these b videos (text-free backbone only);
+                skips the backbone and the input projection.
 
         Returns:
             dict: ``head_outs``, ``text`` (text encoder outputs),
@@ -304,9 +327,11 @@ class DMFormer(BaseModel):
             word_feats=word_feats,
             word_pad_mask=word_pad_mask,
             text_pos=text_pos)
-        clip_groups = None if shared_clip else self._clip_groups(
-            inputs, data_samples)
-        if shared_clip:
+        clip_groups = None if shared_clip or visual is not None else \
+            self._clip_groups(inputs, data_samples)
+        if visual is not None:
+            pass
+        elif shared_clip:
             visual = self._extract_visual(inputs, data_samples[:1], lang)
             # (t, ...) -> (b*t, ...): the same features for every sentence
             visual = {
