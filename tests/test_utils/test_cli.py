@@ -55,16 +55,6 @@ def test_run_cli_exit_codes(capsys, monkeypatch):
     (['tools/train.py', 'configs/dmformer/dmformer_tiny_synthetic.py',
       '--resume', 'missing.pth'],
      'error: --resume: checkpoint not found: missing.pth'),
-    (['tools/test.py', 'configs/dmformer/dmformer_tiny_synthetic.py',
-      'tests/data/truncated_checkpoint.pth'],
-     'error: tests/data/truncated_checkpoint.pth: not a readable checkpoint, '
-     'truncated or corrupt (PytorchStreamReader failed reading zip '
-     'archive: failed finding central directory)'),
-    (['tools/train.py', 'configs/dmformer/dmformer_tiny_synthetic.py',
-      '--resume', 'tests/data/truncated_checkpoint.pth'],
-     'error: tests/data/truncated_checkpoint.pth: not a readable checkpoint, '
-     'truncated or corrupt (PytorchStreamReader failed reading zip '
-     'archive: failed finding central directory)'),
     (['tools/analysis_tools/count_params.py', 'missing.py'],
      'error: No such file or directory (missing.py)'),
     (['tools/model_converters/glip_to_dmformer.py', 'missing.pth',
@@ -78,3 +68,29 @@ def test_tools_print_one_line(args, expected, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [expected]
     assert 'Traceback' not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize('tool', [
+    ['tools/test.py', 'configs/dmformer/dmformer_tiny_synthetic.py'],
+    ['tools/train.py', 'configs/dmformer/dmformer_tiny_synthetic.py',
+     '--resume'],
+])
+def test_truncated_checkpoint_is_one_line(tool, tmp_path):
+    import io
+
+    import torch
+    buf = io.BytesIO()
+    torch.save({'state_dict': {'w': torch.zeros(64)}}, buf)
+    ckpt = str(tmp_path / 'truncated.pth')
+    with open(ckpt, 'wb') as f:
+        f.write(buf.getvalue()[:300])
+    proc = subprocess.run([sys.executable] + tool + [ckpt],
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f'error: {ckpt}: not a readable checkpoint, truncated or corrupt '
+        '(PytorchStreamReader failed reading zip archive: failed finding '
+        'central directory)'
+    ]
