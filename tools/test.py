@@ -63,9 +63,9 @@ def main() -> None:
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     from dmformer.engine import read_checkpoint
 
-    # a truncated, corrupt or unsafe file fails now, in one line (mmap: no
-    # full read)
-    read_checkpoint(args.checkpoint, mmap=True)
+    # a truncated, corrupt or unsafe file fails now, in one line; mmap: the
+    # keys and shapes for the fit check below without reading the tensors
+    ckpt = read_checkpoint(args.checkpoint, mmap=True)
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     use_gloo_without_cuda(cfg)
@@ -87,7 +87,8 @@ def main() -> None:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
-    problem = checkpoint_mismatch(runner.model, args.checkpoint)
+    problem = checkpoint_mismatch(runner.model, ckpt)
+    del ckpt
     if problem and not args.allow_partial_checkpoint:
         raise SystemExit(f'error: {args.checkpoint} does not fit '
                          f'{args.config}: {problem} (--allow-partial-'
@@ -99,17 +100,15 @@ def main() -> None:
     print(metrics)
 
 
-def checkpoint_mismatch(model, checkpoint: str) -> str:
-    """Why ``checkpoint`` cannot be the weights of ``model`` ('' if it
-    fits). MMEngine loads test checkpoints non-strictly and only logs the
-    missing keys, so a checkpoint of another model would otherwise be
+def checkpoint_mismatch(model, ckpt: dict) -> str:
+    """Why the checkpoint ``ckpt`` cannot be the weights of ``model`` (''
+    if it fits). MMEngine loads test checkpoints non-strictly and only logs
+    the missing keys, so a checkpoint of another model would otherwise be
     evaluated with randomly initialised layers."""
     from mmengine.model import is_model_wrapper
 
-    from dmformer.engine import read_checkpoint
     from dmformer.utils.ckpt_convert import describe_checkpoint_mismatch
-    ckpt = read_checkpoint(checkpoint)
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
+    state = ckpt.get('state_dict', ckpt)
     if is_model_wrapper(model):
         model = model.module
     return describe_checkpoint_mismatch(model, state)

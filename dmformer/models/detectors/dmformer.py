@@ -134,6 +134,12 @@ class DMFormer(BaseModel):
     def with_subject_head(self) -> bool:
         return self.subject_head is not None
 
+    @property
+    def with_lang_fusion(self) -> bool:
+        """Whether the backbone reads the text (RMHCA), so that its
+        features cannot be shared between sentences."""
+        return getattr(self.backbone, 'lang_fusion', None) is not None
+
     # ------------------------------------------------------------------
     # MMEngine entry points
     # ------------------------------------------------------------------
@@ -210,28 +216,24 @@ class DMFormer(BaseModel):
         # several sentences on one clip: the text-free visual features once,
         # then the sentences one by one (batching them through the neck and
         # head was slower on CPU than running them in turn)
-        share = inputs.shape[0] == 1 and len(data_samples) > 1 and getattr(
-            self.backbone, 'lang_fusion', None) is None
+        share = inputs.shape[0] == 1 and len(data_samples) > 1 \
+            and not self.with_lang_fusion
         for start in range(0, inputs.shape[1], clip_len):
             clip = inputs[:, start:start + clip_len]
-            if share:
-                visual = self._extract_visual(clip, data_samples[:1], None)
-                clip_results, subject_spans = [], []
-                for sample in data_samples:
-                    outs = self.forward_features(clip, [sample], visual)
-                    clip_results += self.head.predict(
-                        outs['head_outs'], [sample], rescale=rescale)
-                    spans = outs.get('subject_char_spans')
-                    subject_spans = None if spans is None else \
-                        subject_spans + spans
-                    del outs
-                del visual
-            else:
-                outs = self.forward_features(clip, data_samples)
-                clip_results = self.head.predict(
-                    outs['head_outs'], data_samples, rescale=rescale)
-                subject_spans = outs.get('subject_char_spans')
+            visual = self._extract_visual(clip, data_samples[:1], None) \
+                if share else None
+            # one call per sentence when sharing, else one for the batch
+            calls = [[s] for s in data_samples] if share else [data_samples]
+            clip_results, subject_spans = [], []
+            for samples in calls:
+                outs = self.forward_features(clip, samples, visual)
+                clip_results += self.head.predict(
+                    outs['head_outs'], samples, rescale=rescale)
+                spans = outs['subject_char_spans']
+                subject_spans = None if spans is None else \
+                    subject_spans + spans
                 del outs
+            del visual
             results = clip_results if results is None else [
                 InstanceData.cat([r, c])
                 for r, c in zip(results, clip_results)
@@ -271,13 +273,13 @@ class DMFormer(BaseModel):
 
         Args:
             inputs (Tensor): (b, t, 3, H, W); or (1, t, 3, H, W) with several
-                samples: several sentences on the same clip, whose visual
-                features (backbone, input projection) are then computed
-                once and shared (unless the backbone fuses language).
+                samples: several sentences on the same clip.
             data_samples (list[:obj:`RVOSDataSample`]): b samples.
             visual (dict, optional): Precomputed :meth:`_extract_visual`
                 outputs of these b videos (text-free backbone only);
-                skips the backbone and the input projection.
+                skips the backbone and the input projection
+                (:meth:`predict` shares them between the sentences of a
+                clip this way).
 
         Returns:
             dict: ``head_outs``, ``text`` (text encoder outputs),
@@ -292,12 +294,8 @@ class DMFormer(BaseModel):
             raise ValueError('DMFormer needs one data sample (with the '
                              'expression text) per video, or several '
                              'samples for one video.')
-        # one clip, several sentences: share the text-free visual stages
-        shared_clip = inputs.shape[0] == 1 and bs > 1
-        if shared_clip and getattr(self.backbone, 'lang_fusion',
-                                   None) is not None:
+        if inputs.shape[0] != bs:  # one clip, several sentences
             inputs = inputs.expand(bs, *inputs.shape[1:])
-            shared_clip = False
         texts = [self._get_text(sample) for sample in data_samples]
 
         # ---- text ----
@@ -327,17 +325,10 @@ class DMFormer(BaseModel):
             word_feats=word_feats,
             word_pad_mask=word_pad_mask,
             text_pos=text_pos)
-        clip_groups = None if shared_clip or visual is not None else \
-            self._clip_groups(inputs, data_samples)
+        clip_groups = None if visual is not None else self._clip_groups(
+            inputs, data_samples)
         if visual is not None:
             pass
-        elif shared_clip:
-            visual = self._extract_visual(inputs, data_samples[:1], lang)
-            # (t, ...) -> (b*t, ...): the same features for every sentence
-            visual = {
-                key: [x.repeat(bs, *([1] * (x.dim() - 1))) for x in levels]
-                for key, levels in visual.items()
-            }
         elif clip_groups is None:
             visual = self._extract_visual(inputs, data_samples, lang)
         else:
@@ -393,16 +384,17 @@ class DMFormer(BaseModel):
     # ------------------------------------------------------------------
     # Helpers
     # ------------------------------------------------------------------
-    def _extract_visual(self, inputs: Tensor, data_samples: SampleList,
-                        lang: Dict[str, Tensor]) -> Dict[str, List[Tensor]]:
+    def _extract_visual(
+            self, inputs: Tensor, data_samples: SampleList,
+            lang: Optional[Dict[str, Tensor]]) -> Dict[str, List[Tensor]]:
         """Backbone and input projection of a batch of clips.
 
         Args:
             inputs (Tensor): (b, t, 3, H, W).
             data_samples (list[:obj:`RVOSDataSample`]): b samples.
-            lang (dict[str, Tensor]): ``word_feats``, ``word_pad_mask`` and
-                ``text_pos`` of the b sentences (for language fusion in the
-                backbone).
+            lang (dict[str, Tensor], optional): ``word_feats``,
+                ``word_pad_mask`` and ``text_pos`` of the b sentences (only
+                read with language fusion in the backbone).
 
         Returns:
             dict[str, list[Tensor]]: ``backbone_feats`` / ``proj_feats``
@@ -415,8 +407,7 @@ class DMFormer(BaseModel):
         frames = inputs.flatten(0, 1)
         backbone_feats = self.backbone(
             frames, lang=lang, num_frames=num_frames) \
-            if getattr(self.backbone, 'lang_fusion', None) is not None \
-            else self.backbone(frames)
+            if self.with_lang_fusion else self.backbone(frames)
         img_pad_mask = self._image_pad_mask(inputs, data_samples)
         proj_feats = list(
             self.input_proj(
@@ -447,17 +438,10 @@ class DMFormer(BaseModel):
                 if self.training else self.batch_invariant):
             return None
         batch_shape = tuple(inputs.shape[-2:])
-        divisor = getattr(self.data_preprocessor, 'pad_size_divisor', 1)
         groups: Dict[Tuple[int, int], List[int]] = {}
         for i, sample in enumerate(data_samples):
-            if 'pad_shape' in sample.metainfo:
-                shape = tuple(sample.metainfo['pad_shape'][:2])
-            elif 'img_shape' in sample.metainfo:
-                h, w = sample.metainfo['img_shape'][:2]
-                shape = (-(-h // divisor) * divisor,
-                         -(-w // divisor) * divisor)
-            else:
-                shape = batch_shape
+            # written by the data preprocessor; without it, the whole canvas
+            shape = tuple(sample.metainfo.get('pad_shape', batch_shape)[:2])
             shape = (min(shape[0], batch_shape[0]),
                      min(shape[1], batch_shape[1]))
             groups.setdefault(shape, []).append(i)
