@@ -2,6 +2,7 @@
 from .a2d_sentences import (A2DFrameSample, A2DSentencesDataset,
                             JHMDBSentencesDataset, LoadA2DAnnotations)
 from .base_rvos_dataset import BaseRVOSDataset
+from .mevis import MeViSDataset
 from .ref_davis import RefDAVISDataset
 from .ref_youtube_vos import RefYouTubeVOSDataset
 from .refcoco import (LoadRefCOCOAnnotations, RefCOCODataset,
@@ -12,9 +13,10 @@ from .subject_labels import (generate_subject_labels, parser_subject_span,
 from .transforms import *  # noqa: F401,F403
 
 __all__ = [
-    'BaseRVOSDataset', 'RefDAVISDataset', 'RefYouTubeVOSDataset',
-    'RefCOCODataset', 'LoadRefCOCOAnnotations', 'decode_coco_segmentation',
-    'generate_subject_labels', 'parser_subject_span', 'vote_subject_chunk',
-    'A2DSentencesDataset', 'JHMDBSentencesDataset', 'A2DFrameSample',
-    'LoadA2DAnnotations', 'SameClipGroupSampler'
+    'BaseRVOSDataset', 'MeViSDataset', 'RefDAVISDataset',
+    'RefYouTubeVOSDataset', 'RefCOCODataset', 'LoadRefCOCOAnnotations',
+    'decode_coco_segmentation', 'generate_subject_labels',
+    'parser_subject_span', 'vote_subject_chunk', 'A2DSentencesDataset',
+    'JHMDBSentencesDataset', 'A2DFrameSample', 'LoadA2DAnnotations',
+    'SameClipGroupSampler'
 ]

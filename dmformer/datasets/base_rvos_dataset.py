@@ -206,6 +206,7 @@ class BaseRVOSDataset(BaseDataset):
                 raise ValueError(f'Meta file {meta_path!r} must hold a dict '
                                  'under key "videos".')
         label_path = self._resolve_subject_label_file()
+        self._meta_path, self._label_path = meta_path, label_path
         labels: Dict[str, dict] = {}
         if label_path is not None:
             labels = self._load_json(label_path, 'Subject label file')
@@ -261,42 +262,19 @@ class BaseRVOSDataset(BaseDataset):
                 exp_id = str(exp_id)
                 if not self.keep_expression(video_id, exp_id):
                     continue
-                exp_where = f'video {video_id!r}, expression {exp_id!r}'
-                if not isinstance(exp, dict) or 'exp' not in exp:
-                    raise ValueError(f'{exp_where} of {self.ann_file!r} has '
-                                     'no "exp" field.')
-                text = clean_caption(exp['exp'], exp_where)
-                obj_id = self._parse_obj_id(exp.get('obj_id'), exp_where)
-                category = None
-                if objects is not None:
-                    obj = objects.get(str(obj_id))
-                    if obj is None:
-                        raise ValueError(
-                            f'{exp_where} refers to obj_id {obj_id} which is '
-                            f'not an object of the video in meta file '
-                            f'{meta_path!r} (objects: {sorted(objects)}).')
-                    category = obj.get('category')
-                span = labels.get(video_id, {}).get(exp_id)
-                if span is not None:
-                    span = self._check_span(span, text, exp_where, label_path)
-                    num_labelled += 1
+                info = self.parse_data_info(
+                    dict(
+                        video_id=video_id,
+                        exp_id=exp_id,
+                        exp=exp,
+                        frame_ids=frame_ids,
+                        img_dir=img_dir,
+                        ann_dir=ann_dir,
+                        objects=objects,
+                        subject_span=labels.get(video_id, {}).get(exp_id)))
+                num_labelled += info['subject_span'] is not None
                 num_exps += 1
                 kept_any = True
-                info = dict(
-                    video_id=video_id,
-                    exp_id=exp_id,
-                    obj_id=obj_id,
-                    text=text,
-                    ori_text=text,
-                    category=category,
-                    subject_span=span,
-                    video_frame_ids=frame_ids,
-                    video_length=len(frame_ids),
-                    img_dir=img_dir,
-                    ann_dir=ann_dir,
-                    img_suffix=self.img_suffix,
-                    ann_suffix=self.ann_suffix,
-                    anchor_idx=None)
                 if self.sample_mode == 'video':
                     data_list.append(info)
                 else:
@@ -328,6 +306,85 @@ class BaseRVOSDataset(BaseDataset):
                     f'{num_exps} expressions, {len(data_list)} samples '
                     f'({self.sample_mode} mode).')
         return data_list
+
+    def parse_data_info(self, raw_data_info: dict) -> dict:
+        """Parse one expression of one video into a video-level data info.
+
+        Subclasses extend this hook (or :meth:`parse_referent`) for their
+        annotation formats; :meth:`load_data_list` adds the anchors.
+
+        Args:
+            raw_data_info (dict): ``video_id`` and ``exp_id`` (str), ``exp``
+                (the expression's entry in the expression file),
+                ``frame_ids`` (sorted frame names), ``img_dir``, ``ann_dir``
+                (or None), ``objects`` (the video's entry in ``meta_file``,
+                or None without one) and ``subject_span`` (the stored
+                subject label, or None).
+
+        Returns:
+            dict: The data info described in the class docstring, with
+            ``anchor_idx=None``.
+
+        Raises:
+            ValueError: No ``exp`` field, an empty caption, a bad subject
+                label, or an invalid referent (see :meth:`parse_referent`).
+        """
+        video_id, exp_id = raw_data_info['video_id'], raw_data_info['exp_id']
+        exp = raw_data_info['exp']
+        where = f'video {video_id!r}, expression {exp_id!r}'
+        if not isinstance(exp, dict) or 'exp' not in exp:
+            raise ValueError(f'{where} of {self.ann_file!r} has no "exp" '
+                             'field.')
+        text = clean_caption(exp['exp'], where)
+        span = raw_data_info['subject_span']
+        if span is not None:
+            span = self._check_span(span, text, where, self._label_path)
+        frame_ids = raw_data_info['frame_ids']
+        info = dict(
+            video_id=video_id,
+            exp_id=exp_id,
+            text=text,
+            ori_text=text,
+            subject_span=span,
+            video_frame_ids=frame_ids,
+            video_length=len(frame_ids),
+            img_dir=raw_data_info['img_dir'],
+            ann_dir=raw_data_info['ann_dir'],
+            img_suffix=self.img_suffix,
+            ann_suffix=self.ann_suffix,
+            anchor_idx=None)
+        info.update(self.parse_referent(raw_data_info, where))
+        return info
+
+    def parse_referent(self, raw_data_info: dict, where: str) -> dict:
+        """Parse what an expression refers to: one object id of the
+        annotation PNGs.
+
+        Args:
+            raw_data_info (dict): As in :meth:`parse_data_info`.
+            where (str): Names the video and expression in errors.
+
+        Returns:
+            dict: ``obj_id`` (int, -1 if unknown) and ``category`` (str or
+            None, from ``meta_file``).
+
+        Raises:
+            ValueError: A non-integer ``obj_id``, or one that is not an
+                object of the video in ``meta_file``.
+        """
+        obj_id = self._parse_obj_id(raw_data_info['exp'].get('obj_id'),
+                                    where)
+        objects = raw_data_info['objects']
+        category = None
+        if objects is not None:
+            obj = objects.get(str(obj_id))
+            if obj is None:
+                raise ValueError(
+                    f'{where} refers to obj_id {obj_id} which is not an '
+                    f'object of the video in meta file {self._meta_path!r} '
+                    f'(objects: {sorted(objects)}).')
+            category = obj.get('category')
+        return dict(obj_id=obj_id, category=category)
 
     @staticmethod
     def _check_span(span: Sequence[int], text: str, where: str,

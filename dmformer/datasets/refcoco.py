@@ -20,60 +20,10 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine import fileio
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
-from pycocotools import mask as coco_mask
 
 from dmformer.registry import DATASETS, TRANSFORMS
+from .transforms.loading import decode_coco_segmentation
 from .transforms.text import clean_caption
-
-
-def decode_coco_segmentation(segmentation: Any,
-                             height: int,
-                             width: int,
-                             where: str = 'annotation') -> np.ndarray:
-    """Decode a COCO segmentation into a binary mask with pycocotools.
-
-    Args:
-        segmentation (list | dict): Polygons (a list of flat ``[x1, y1, x2,
-            y2, ...]`` lists), an uncompressed RLE (``counts`` is a list)
-            or a compressed RLE (``counts`` is a str or bytes).
-        height (int): Image height.
-        width (int): Image width.
-        where (str): Description of the annotation for error messages.
-
-    Returns:
-        np.ndarray: uint8 mask of shape (height, width), 1 inside the
-        object (the union of its polygons).
-
-    Raises:
-        ValueError: Malformed segmentation or an RLE of another size.
-    """
-    if isinstance(segmentation, list):
-        polygons = [p for p in segmentation if len(p) >= 6]
-        if not polygons:
-            raise ValueError(f'{where}: segmentation has no polygon with at '
-                             f'least 3 points: {segmentation!r:.200}')
-        rles = coco_mask.frPyObjects(polygons, height, width)
-        rle = coco_mask.merge(rles)
-    elif isinstance(segmentation, dict) and 'counts' in segmentation:
-        size = segmentation.get('size')
-        if size is None or list(size) != [height, width]:
-            raise ValueError(f'{where}: RLE size {size} does not match the '
-                             f'image size {[height, width]}.')
-        if isinstance(segmentation['counts'], list):
-            rle = coco_mask.frPyObjects(segmentation, height, width)
-        else:
-            counts = segmentation['counts']
-            if isinstance(counts, str):
-                counts = counts.encode('ascii')
-            rle = dict(size=[height, width], counts=counts)
-    else:
-        raise ValueError(f'{where}: unsupported segmentation of type '
-                         f'{type(segmentation).__name__}; expected polygons '
-                         'or an RLE dict.')
-    mask = coco_mask.decode(rle)
-    if mask.ndim == 3:
-        mask = mask.any(axis=2)
-    return mask.astype(np.uint8)
 
 
 @DATASETS.register_module()

@@ -64,7 +64,7 @@ and list the keys the wrapped transforms create in ``remapping``::
 ``VideoRandomSizeCrop`` (``augment.py``) package exactly this.
 """
 import io
-from typing import List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform, LoadImageFromFile
@@ -72,6 +72,7 @@ from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.structures.mask import BitmapMasks
 from mmengine import fileio
 from PIL import Image, UnidentifiedImageError
+from pycocotools import mask as coco_mask
 
 from dmformer.registry import TRANSFORMS
 
@@ -139,20 +140,24 @@ class LoadRVOSFrames(BaseTransform):
             backend_args=backend_args)
 
     def _load_one(self, path: str, video_id: str) -> np.ndarray:
-        """Load one frame, naming the file in any error."""
+        """Load one frame, naming the file in any error.
+
+        ``video_id`` may carry the expression too, e.g. ``"'v' (expression
+        '3')"``.
+        """
         try:
             out = self.loader.transform({'img_path': path})
         except FileNotFoundError as e:
             raise FileNotFoundError(
-                f'Frame file {path!r} of video {video_id!r} does not '
+                f'Frame file {path!r} of video {video_id} does not '
                 'exist.') from e
         except Exception as e:  # decoding errors, failed asserts, ...
             raise ValueError(f'Cannot read frame {path!r} of video '
-                             f'{video_id!r} (corrupt or not an image): '
+                             f'{video_id} (corrupt or not an image): '
                              f'{e}') from e
         if out is None or out.get('img') is None:
             raise ValueError(f'Cannot read frame {path!r} of video '
-                             f'{video_id!r} (corrupt or not an image).')
+                             f'{video_id} (corrupt or not an image).')
         return out['img']
 
     def transform(self, results: dict) -> dict:
@@ -166,7 +171,10 @@ class LoadRVOSFrames(BaseTransform):
         """
         paths = _require_frame_list(results, 'img_path', 'LoadRVOSFrames')
         video_id = results.get('video_id', '?')
-        imgs = [self._load_one(path, video_id) for path in paths]
+        where = repr(video_id)
+        if results.get('exp_id') is not None:
+            where += f" (expression {results['exp_id']!r})"
+        imgs = [self._load_one(path, where) for path in paths]
         shapes = [tuple(img.shape[:2]) for img in imgs]
         for path, shape in zip(paths, shapes):
             if shape != shapes[0]:
@@ -351,6 +359,221 @@ class LoadRVOSAnnotations(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}('
                 f'check_absent_object={self.check_absent_object}, '
+                f'skip_unannotated={self.skip_unannotated}, '
+                f'backend_args={self.backend_args})')
+
+
+def decode_coco_segmentation(segmentation: Any,
+                             height: int,
+                             width: int,
+                             where: str = 'annotation') -> np.ndarray:
+    """Decode a COCO segmentation into a binary mask with pycocotools.
+
+    Args:
+        segmentation (list | dict): Polygons (a list of flat ``[x1, y1, x2,
+            y2, ...]`` lists), an uncompressed RLE (``counts`` is a list)
+            or a compressed RLE (``counts`` is a str or bytes).
+        height (int): Image height.
+        width (int): Image width.
+        where (str): Description of the annotation for error messages.
+
+    Returns:
+        np.ndarray: uint8 mask of shape (height, width), 1 inside the
+        object (the union of its polygons).
+
+    Raises:
+        ValueError: Malformed segmentation or an RLE of another size.
+    """
+    if isinstance(segmentation, list):
+        polygons = [p for p in segmentation if len(p) >= 6]
+        if not polygons:
+            raise ValueError(f'{where}: segmentation has no polygon with at '
+                             f'least 3 points: {segmentation!r:.200}')
+        rles = coco_mask.frPyObjects(polygons, height, width)
+        rle = coco_mask.merge(rles)
+    elif isinstance(segmentation, dict) and 'counts' in segmentation:
+        size = segmentation.get('size')
+        if size is None or list(size) != [height, width]:
+            raise ValueError(f'{where}: RLE size {size} does not match the '
+                             f'image size {[height, width]}.')
+        if isinstance(segmentation['counts'], list):
+            rle = coco_mask.frPyObjects(segmentation, height, width)
+        else:
+            counts = segmentation['counts']
+            if isinstance(counts, str):
+                counts = counts.encode('ascii')
+            rle = dict(size=[height, width], counts=counts)
+    else:
+        raise ValueError(f'{where}: unsupported segmentation of type '
+                         f'{type(segmentation).__name__}; expected polygons '
+                         'or an RLE dict.')
+    mask = coco_mask.decode(rle)
+    if mask.ndim == 3:
+        mask = mask.any(axis=2)
+    return mask.astype(np.uint8)
+
+
+# MeViS ``mask_dict.json`` files already read by this process, by path.
+_MASK_DICTS: Dict[str, dict] = {}
+
+
+def load_mask_dict(path: str, backend_args: Optional[dict] = None) -> dict:
+    """Read a MeViS ``mask_dict.json`` once per process.
+
+    The file maps ``str(anno_id)`` (one object track) to a list with one
+    COCO RLE (or ``null`` where the object is absent) per frame of its
+    video, in the order of the video's sorted frame names. It is parsed on
+    first use and kept, so the dataset (which validates it when it builds
+    its data list) and the loading transform share one copy; dataloader
+    workers forked after the dataset was built inherit it.
+
+    Args:
+        path (str): Path of ``mask_dict.json``.
+        backend_args (dict, optional): File backend arguments.
+
+    Returns:
+        dict: ``{anno_id: [rle or None, ...]}``.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is not JSON or not a dict of lists.
+    """
+    if path in _MASK_DICTS:
+        return _MASK_DICTS[path]
+    if not fileio.exists(path, backend_args=backend_args):
+        raise FileNotFoundError(f'Mask file {path!r} does not exist.')
+    try:
+        content = fileio.load(
+            path, file_format='json', backend_args=backend_args)
+    except ValueError as e:
+        raise ValueError(f'Mask file {path!r} is not valid JSON: {e}') from e
+    bad = None if isinstance(content, dict) else type(content).__name__
+    if bad is None:
+        bad = next((f'anno_id {k!r}' for k, v in content.items()
+                    if not isinstance(v, list)), None)
+    if bad is not None:
+        raise ValueError(
+            f'Mask file {path!r} must map anno ids to per-frame lists of '
+            f'RLEs; found {bad}.')
+    _MASK_DICTS[path] = content
+    return content
+
+
+@TRANSFORMS.register_module()
+class LoadMeViSAnnotations(BaseTransform):
+    """Load the target of a MeViS expression: the **union** of the masks of
+    all the objects it refers to.
+
+    A MeViS expression may refer to several objects ("the two birds flying
+    away"); single-output models are trained and scored on the union of
+    their masks (the MeViS protocol). Per sampled frame the RLEs of the
+    expression's ``anno_ids`` are read from the split's ``mask_dict.json``
+    (:func:`load_mask_dict`) and OR-ed; ``null`` entries (object absent)
+    add nothing, so a frame where all the objects are absent has an empty
+    mask. The output is the one-instance format of
+    :class:`LoadRVOSAnnotations`, so everything downstream is shared with
+    Ref-YouTube-VOS.
+
+    Required Keys:
+
+    - mask_file (str or None), anno_ids (list[str])
+    - frame_idx (list[int]): indices into the video's sorted frames.
+    - ori_shape (list[tuple[int, int]]): frame sizes (RLEs must match).
+    - video_id, exp_id, frame_id (for error messages)
+
+    Added Keys:
+
+    - gt_masks (list[BitmapMasks]): one instance (1, H, W) per frame.
+    - gt_bboxes (list[HorizontalBoxes]): (1, 4) per frame, the box of the
+      union, zeros if empty.
+    - gt_valid (list[bool]): whether the union is non-empty.
+
+    Args:
+        skip_unannotated (bool): Leave samples without ground truth (the
+            ``valid`` split has no ``mask_dict.json``) unchanged instead of
+            raising. Defaults to False.
+        backend_args (dict, optional): File backend arguments.
+            Defaults to None.
+
+    Raises:
+        ValueError: No mask file (unless ``skip_unannotated``), an anno id
+            missing from the mask file, a track shorter than the video, or
+            an RLE whose size differs from its frame; the message names the
+            video, expression, frame and file.
+    """
+
+    def __init__(self,
+                 skip_unannotated: bool = False,
+                 backend_args: Optional[dict] = None) -> None:
+        self.skip_unannotated = skip_unannotated
+        self.backend_args = backend_args
+
+    def _frame_mask(self, tracks: dict, anno_ids: Sequence[str],
+                    frame_idx: int, shape: Tuple[int, int],
+                    where: str) -> np.ndarray:
+        """Union of the objects' masks in one frame, uint8 (H, W)."""
+        union = np.zeros(shape, dtype=np.uint8)
+        for anno_id in anno_ids:
+            track = tracks.get(str(anno_id))
+            if track is None:
+                raise ValueError(f'{where}: anno_id {anno_id} is not in the '
+                                 'mask file.')
+            if frame_idx >= len(track):
+                raise ValueError(
+                    f'{where}: anno_id {anno_id} has masks for '
+                    f'{len(track)} frames, frame index {frame_idx} '
+                    'requested.')
+            if track[frame_idx] is not None:
+                union |= decode_coco_segmentation(
+                    track[frame_idx], shape[0], shape[1],
+                    f'{where}, anno_id {anno_id}')
+        return union
+
+    def transform(self, results: dict) -> dict:
+        """Load the per-frame union masks of the referred objects.
+
+        Args:
+            results (dict): Result dict in the dict-of-lists convention.
+
+        Returns:
+            dict: ``results`` with ``gt_masks``, ``gt_bboxes``, ``gt_valid``.
+        """
+        video_id = results.get('video_id', '?')
+        exp_id = results.get('exp_id', '?')
+        mask_file = results.get('mask_file')
+        anno_ids = results.get('anno_ids') or []
+        if mask_file is None or not anno_ids:
+            if self.skip_unannotated:
+                return results
+            reason = 'the split has no mask_dict.json' if mask_file is None \
+                else 'it lists no anno_id'
+            raise ValueError(
+                f'Expression {exp_id!r} of video {video_id!r} has no ground '
+                f'truth ({reason}), so LoadMeViSAnnotations cannot be used '
+                'on it.')
+        tracks = load_mask_dict(mask_file, self.backend_args)
+        indices = _require_frame_list(results, 'frame_idx',
+                                      'LoadMeViSAnnotations')
+        shapes = _require_frame_list(results, 'ori_shape',
+                                     'LoadMeViSAnnotations')
+        frame_ids = results.get('frame_id', indices)
+        masks, bboxes, valid = [], [], []
+        for i, idx in enumerate(indices):
+            where = (f'video {video_id!r}, expression {exp_id!r}, frame '
+                     f'{frame_ids[i]!r} of mask file {mask_file!r}')
+            mask = self._frame_mask(tracks, anno_ids, int(idx),
+                                    tuple(shapes[i]), where)
+            bitmap = BitmapMasks(mask[None], *mask.shape)
+            bboxes.append(HorizontalBoxes.from_instance_masks(bitmap))
+            masks.append(bitmap)
+            valid.append(bool(mask.any()))
+        results['gt_masks'] = masks
+        results['gt_bboxes'] = bboxes
+        results['gt_valid'] = valid
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}('
                 f'skip_unannotated={self.skip_unannotated}, '
                 f'backend_args={self.backend_args})')
 

@@ -115,6 +115,8 @@ class RefYTVOSSubmissionMetric(BaseMetric):
             Defaults to None.
     """
     default_prefix: Optional[str] = 'ref_ytvos'
+    # names the benchmark in the log line of the written archive
+    benchmark: str = 'Ref-YouTube-VOS'
 
     def __init__(self,
                  outfile_prefix: str,
@@ -221,7 +223,7 @@ class RefYTVOSSubmissionMetric(BaseMetric):
             zip_path = zip_folder_atomic(
                 self.anno_dir, osp.join(self.outfile_prefix, self.zip_name),
                 'Annotations')
-            logger.info(f'Ref-YouTube-VOS submission written to {zip_path}')
+            logger.info(f'{self.benchmark} submission written to {zip_path}')
         num_exps = len({(r['video_id'], r['exp_id']) for r in results})
         metrics = dict(num_expressions=num_exps)
         scored = [r for r in results if 'J' in r]
