@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+import hashlib
 import json
 import os
 import os.path as osp
@@ -374,3 +375,303 @@ def test_bad_arguments(tmp_path):
     (tmp_path / 'file').write_text('x')
     with pytest.raises(FileExistsError, match='not a directory'):
         msr.make_synthetic_rvos(str(tmp_path / 'file'))
+
+
+# ----------------------------------------------------------------------
+# MeViS layout
+# ----------------------------------------------------------------------
+MEVIS_SPLITS = (('train', 0, 3), ('valid_u', 1, 2), ('valid', 2, 2))
+MEVIS_GT_FILES = {
+    'JPEGImages', 'meta_expressions.json', 'mask_dict.json',
+    'subject_labels.json', 'swap_pairs.json', 'expression_info.json'
+}
+
+
+@pytest.fixture(scope='module')
+def mevis(tmp_path_factory):
+    out = tmp_path_factory.mktemp('synthetic') / 'mevis'
+    summary = msr.make_synthetic_rvos(
+        str(out), num_train=3, num_valid=2, num_test=2, num_frames=FRAMES,
+        size=SIZE, seed=0, layout='mevis')
+    return str(out), summary
+
+
+def test_mevis_files(mevis):
+    root, summary = mevis
+    assert sorted(os.listdir(root)) == [
+        'synthetic_rvos_info.json', 'train', 'valid', 'valid_u'
+    ]
+    for split, _, count in MEVIS_SPLITS:
+        files = set(os.listdir(osp.join(root, split)))
+        if split == 'valid':
+            assert files == {'JPEGImages', 'meta_expressions.json'}
+        else:
+            assert files == MEVIS_GT_FILES
+        vids = sorted(os.listdir(osp.join(root, split, 'JPEGImages')))
+        assert vids == [f'{split}_{i:04d}' for i in range(count)]
+        meta = _load(osp.join(root, split, 'meta_expressions.json'))
+        assert sorted(meta['videos']) == vids
+        for vid in vids:
+            names = meta['videos'][vid]['frames']
+            assert names == msr.frame_names(FRAMES)
+            assert sorted(os.listdir(osp.join(root, split, 'JPEGImages',
+                                              vid))) == [
+                                                  f'{n}.jpg' for n in names
+                                              ]
+    assert summary['videos'] == {'train': 3, 'valid_u': 2, 'valid': 2}
+    assert set(summary['swap_pairs']) == {'train', 'valid_u'}
+    info = _load(osp.join(root, 'synthetic_rvos_info.json'))
+    assert info['args']['layout'] == 'mevis'
+    assert info['args']['num_test'] == 2
+
+
+def test_mevis_valid_has_no_gt(mevis):
+    root, summary = mevis
+    meta = _load(osp.join(root, 'valid', 'meta_expressions.json'))
+    total = 0
+    for video in meta['videos'].values():
+        assert set(video) == {'expressions', 'frames'}
+        exps = video['expressions']
+        assert sorted(exps, key=int) == [str(i) for i in range(len(exps))]
+        for exp in exps.values():
+            assert list(exp) == ['exp'] and isinstance(exp['exp'], str)
+        total += len(exps)
+    assert total == summary['expressions']['valid'] > 0
+
+
+def test_mevis_meta_and_masks(mevis):
+    from pycocotools import mask as mask_utils
+    root, summary = mevis
+    for split, split_idx, count in MEVIS_SPLITS[:2]:
+        meta = _load(osp.join(root, split, 'meta_expressions.json'))
+        mask_dict = _load(osp.join(root, split, 'mask_dict.json'))
+        infos = _load(osp.join(root, split, 'expression_info.json'))
+        subjects = _load(osp.join(root, split, 'subject_labels.json'))
+        tracks = {}  # anno_id -> (video, obj_id)
+        num_exps = num_multi = 0
+        for i in range(count):
+            vid = f'{split}_{i:04d}'
+            video = msr.generate_video(
+                np.random.default_rng([0, split_idx, i]), FRAMES, SIZE)
+            num_objects = len(video['objects'])
+            exps = meta['videos'][vid]['expressions']
+            assert sorted(exps, key=int) == [str(j) for j in range(len(exps))]
+            assert len({e['exp'] for e in exps.values()}) == len(exps)
+            referred = set()
+            for exp_id, exp in exps.items():
+                assert set(exp) == {'exp', 'obj_id', 'anno_id'}
+                text = exp['exp']
+                assert text == ' '.join(text.lower().split())
+                assert len(exp['obj_id']) == len(exp['anno_id']) >= 1
+                assert exp['obj_id'] == sorted(set(exp['obj_id']))
+                for obj_id, anno_id in zip(exp['obj_id'], exp['anno_id']):
+                    assert 0 <= obj_id < num_objects
+                    assert tracks.setdefault(anno_id,
+                                             (vid, obj_id)) == (vid, obj_id)
+                referred.update(exp['obj_id'])
+                info = infos[vid][exp_id]
+                assert info['obj_ids'] == exp['obj_id']
+                assert info['anno_ids'] == exp['anno_id']
+                start, end = subjects[vid][exp_id]
+                assert start == 0 and (end == len(text) or text[end] == ' ')
+                num_exps += 1
+                num_multi += len(exp['obj_id']) >= 2
+            assert referred == set(range(num_objects))
+            for obj in video['objects']:
+                anno_id = [a for a, t in tracks.items()
+                           if t == (vid, obj['obj_id'] - 1)]
+                track = mask_dict[str(anno_id[0])]
+                assert len(track) == FRAMES
+                for t, (name, rle) in enumerate(
+                        zip(meta['videos'][vid]['frames'], track)):
+                    mask = video['masks'][t] == obj['obj_id']
+                    if rle is None:
+                        assert not mask.any()
+                        continue
+                    assert isinstance(rle['counts'], str)
+                    img = Image.open(
+                        osp.join(root, split, 'JPEGImages', vid,
+                                 f'{name}.jpg'))
+                    assert rle['size'] == [img.height, img.width]
+                    decoded = mask_utils.decode(
+                        dict(size=rle['size'],
+                             counts=rle['counts'].encode()))
+                    np.testing.assert_array_equal(decoded, mask)
+        assert sorted(tracks) == list(range(len(tracks)))
+        assert sorted(mask_dict, key=int) == [str(a) for a in sorted(tracks)]
+        assert num_exps == summary['expressions'][split]
+        assert num_multi == summary['multi_object'][split]
+
+
+def test_mevis_swap_pairs(mevis):
+    root, summary = mevis
+    for split, _, _ in MEVIS_SPLITS[:2]:
+        meta = _load(osp.join(root, split, 'meta_expressions.json'))
+        pairs = _load(osp.join(root, split, 'swap_pairs.json'))['pairs']
+        assert len(pairs) == summary['swap_pairs'][split]
+        for (vid_a, id_a), (vid_b, id_b) in pairs:
+            exps = meta['videos'][vid_a]['expressions']
+            assert vid_a == vid_b
+            assert Counter(exps[id_a]['exp'].split()) == Counter(
+                exps[id_b]['exp'].split())
+            assert len(exps[id_a]['obj_id']) == 1
+            assert exps[id_a]['obj_id'] != exps[id_b]['obj_id']
+
+
+def _group_truth(video, obj, motion):
+    """Motion truth of an object from both estimates (as the generator)."""
+    k = obj['obj_id']
+    cents = _centroids(dict(enumerate(video['masks'])),
+                       range(len(video['masks'])), k)
+    true = msr.motion_truth(motion, obj['centres'], len(video['masks'][0]))
+    masks = msr.motion_truth(motion, cents, len(video['masks'][0]),
+                             per_step=False)
+    return true if true is masks else None
+
+
+def _check_group_expression(video, exp):
+    """The referents of a multi-object / motion-only expression are
+    exactly the objects that satisfy its words."""
+    text, desc, motion = exp['exp'], exp['description'], exp['motion']
+    ids = [int(i) for i in exp['obj_ids']]
+    subject = text[:exp['subject'][1]].split()
+    noun = desc['shape']
+    if len(ids) >= 2:
+        assert subject[1] == ('two', 'three', 'four')[len(ids) - 2]
+        assert subject[-1] in ({f'{noun}s'} if noun else set(
+            msr.GENERIC_NOUNS.values()))
+        attr_words = subject[2:-1]
+    else:
+        assert exp['type'] == 'motion_only'
+        assert subject[-1] in msr.GENERIC_NOUNS and len(subject) == 2
+        attr_words = []
+    assert sorted(attr_words) == sorted(v for a, v in desc.items()
+                                        if a != 'shape')
+    if exp['type'] == 'motion_only':
+        assert noun is None and not attr_words and motion is not None
+    rest = text[exp['subject'][1]:].strip()
+    if motion is None:
+        assert rest == ''
+    else:
+        phrases = set(msr.MOTIONS[motion])
+        if len(ids) >= 2:
+            phrases = {p.replace(' is ', ' are ') for p in phrases}
+        assert rest in phrases, text
+    for obj in video['objects']:
+        fits = (noun is None or obj['shape'] == noun) and all(
+            obj[a] == v for a, v in desc.items() if a != 'shape')
+        truth = fits and (motion is None or _group_truth(video, obj, motion))
+        # Members clearly satisfy it, everything else clearly fails it.
+        assert truth is (obj['obj_id'] in ids), (text, obj)
+
+
+def test_multi_object_referents_exact():
+    counts = Counter()
+    for seed in range(8):
+        rng = np.random.default_rng([5, seed])
+        video = msr.generate_video(
+            rng, num_frames=6, size=96, multi_object=True)
+        for exp in video['expressions']:
+            assert exp['obj_ids'] == sorted(exp['obj_ids'], key=int)
+            if exp['type'] in ('multi_object', 'motion_only'):
+                _check_group_expression(video, exp)
+                counts[exp['type']] += 1
+                counts['plural'] += len(exp['obj_ids']) >= 2
+                counts['with_motion'] += exp['motion'] is not None
+            else:
+                assert exp['obj_ids'] == [exp['obj_id']]
+        # Every candidate, not only the sampled ones.
+        scene = msr._Scene(video['objects'], video['masks'], 96)
+        for cand in msr._group_candidates(scene):
+            _check_group_expression(
+                video, msr._make_group_expression(rng, scene, cand))
+            counts['candidates'] += 1
+    assert counts['candidates'] >= 30
+    assert counts['multi_object'] >= 4 and counts['motion_only'] >= 2
+    assert counts['plural'] >= 4 and counts['with_motion'] >= 2
+
+
+def test_mevis_keeps_single_object_expressions():
+    for seed in range(3):
+        plain = msr.generate_video(
+            np.random.default_rng(seed), FRAMES, SIZE)
+        multi = msr.generate_video(
+            np.random.default_rng(seed), FRAMES, SIZE, multi_object=True)
+        np.testing.assert_array_equal(plain['masks'], multi['masks'])
+        assert multi['swap_pairs'] == plain['swap_pairs']
+        singles = multi['expressions'][:len(plain['expressions'])]
+        for a, b in zip(plain['expressions'], singles):
+            assert b.pop('obj_ids') == [b['obj_id']]
+            assert b.pop('description') is None
+            assert a == b
+        for exp in multi['expressions'][len(plain['expressions']):]:
+            assert exp['type'] in ('multi_object', 'motion_only')
+
+
+def _tree_hash(root):
+    """SHA-256 of every JSON file and the pixels of every PNG mask."""
+    digest = hashlib.sha256()
+    for dirpath, dirs, files in sorted(os.walk(root)):
+        dirs.sort()
+        for name in sorted(files):
+            path = osp.join(dirpath, name)
+            if name.endswith('.json'):
+                with open(path, 'rb') as f:
+                    data = f.read()
+            elif name.endswith('.png'):
+                data = np.array(Image.open(path)).tobytes()
+            else:
+                continue
+            digest.update(osp.relpath(path, root).encode() + b'\0' + data)
+    return digest.hexdigest()
+
+
+def test_ytvos_layout_unchanged(tmp_path):
+    # Computed with the generator before the mevis layout was added.
+    out = tmp_path / 'ytvos'
+    msr.make_synthetic_rvos(
+        str(out), num_train=3, num_valid=1, num_frames=6, size=96, seed=3)
+    assert _tree_hash(str(out)) == (
+        '7aeeae0e46096f6f7bf87acf05d711ecda00aa0369e35bfac0988402921ddd11')
+    assert 'layout' not in _load(out / 'synthetic_rvos_info.json')['args']
+
+
+def test_mevis_cli_and_overwrite(tmp_path, capsys):
+    assert msr.parse_args([]).layout == 'ytvos'
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'notes.txt').write_text('keep me')
+    args = ['--out', str(out), '--num-train', '1', '--num-valid', '1',
+            '--num-test', '1', '--num-frames', '2', '--size', '64',
+            '--layout', 'mevis']
+    with pytest.raises(SystemExit, match='not empty'):
+        msr.main(args)
+    msr.main(args + ['--overwrite'])
+    printed = capsys.readouterr().out
+    assert 'mevis' in printed and 'multi-object' in printed
+    assert 'valid_u: 1 videos' in printed
+    stale = out / 'valid_u' / 'JPEGImages' / 'stale_video'
+    stale.mkdir()
+    msr.main(args + ['--overwrite'])
+    assert not stale.exists() and (out / 'notes.txt').exists()
+    assert (out / 'valid_u' / 'mask_dict.json').is_file()
+    # back to the default layout: the mevis outputs are cleaned up
+    msr.main(args[:6] + ['--num-frames', '2', '--size', '64', '--overwrite'])
+    assert sorted(os.listdir(out)) == [
+        'meta_expressions', 'notes.txt', 'synthetic_rvos_info.json',
+        'train', 'valid'
+    ]
+    assert sorted(os.listdir(out / 'train')) == [
+        'Annotations', 'JPEGImages', 'meta.json'
+    ]
+    with pytest.raises(SystemExit, match='mevis layout only'):
+        msr.main(args[:6] + ['--num-test', '2', '--overwrite'])
+    with pytest.raises(SystemExit):
+        msr.main(args[:6] + ['--layout', 'davis'])
+
+    # a real MeViS root (no synthetic_rvos_info.json) is never deleted
+    real = tmp_path / 'mevis'
+    (real / 'valid_u' / 'JPEGImages').mkdir(parents=True)
+    with pytest.raises(SystemExit, match='not a dataset written by this'):
+        msr.main(['--out', str(real)] + args[2:] + ['--overwrite'])
+    assert (real / 'valid_u' / 'JPEGImages').is_dir()

@@ -1,8 +1,15 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Generate the built-in synthetic referring-video dataset.
 
-The dataset is written in the real Ref-YouTube-VOS on-disk layout, so the
-Ref-YouTube-VOS dataset classes read it unchanged::
+Every video shows 2-4 textured shapes (circle, square, triangle, star,
+diamond) in several colours and two sizes that move linearly, bounce off
+the borders and occlude each other in a fixed depth order over a noisy
+textured background. The dataset is written in one of two real on-disk
+layouts (``--layout``), so the dataset classes of the real benchmark read
+it unchanged.
+
+``ytvos`` (default), the Ref-YouTube-VOS layout; palette PNG value =
+object id (0 = background)::
 
     <out>/train/JPEGImages/<video>/<frame>.jpg
     <out>/train/Annotations/<video>/<frame>.png      # DAVIS palette, 'P'
@@ -16,10 +23,37 @@ Ref-YouTube-VOS dataset classes read it unchanged::
     <out>/meta_expressions/test/meta_expressions.json  # {"videos": {}}
     <out>/synthetic_rvos_info.json                     # generation params
 
-Every video shows 2-4 textured shapes (circle, square, triangle, star,
-diamond) in several colours and two sizes that move linearly, bounce off
-the borders and occlude each other in a fixed depth order over a noisy
-textured background. Palette PNG value = object id (0 = background).
+Videos are ``train_0000``, ... and ``valid_0000``, ...; an expression's
+``obj_id`` is the palette id as a string.
+
+``mevis``, the MeViS layout (an expression may refer to several
+objects)::
+
+    <out>/train/JPEGImages/<video>/<frame>.jpg
+    <out>/train/meta_expressions.json
+    <out>/train/mask_dict.json
+    <out>/train/subject_labels.json
+    <out>/train/swap_pairs.json
+    <out>/train/expression_info.json
+    <out>/valid_u/...               # same files: held-out split with GT
+    <out>/valid/JPEGImages/<video>/<frame>.jpg
+    <out>/valid/meta_expressions.json  # no GT: expressions carry only "exp"
+    <out>/synthetic_rvos_info.json     # generation params, layout="mevis"
+
+Videos are ``train_0000``, ..., ``valid_u_0000``, ... and
+``valid_0000``, ... (``--num-train``, ``--num-valid``, ``--num-test``).
+``meta_expressions.json`` is ``{"videos": {video: {"expressions":
+{exp_id: {"exp": str, "obj_id": [int], "anno_id": [int]}}, "frames":
+[str]}}}``: ``obj_id`` is the object index in the video (palette id - 1)
+and ``anno_id`` its track id, unique in the split; the two lists are
+parallel. ``mask_dict.json`` is ``{str(anno_id): [rle | null per frame]}``
+with COCO compressed RLEs (``counts`` an ASCII string, ``size`` [h, w])
+and null where the object is not visible. ``expression_info.json`` holds
+per expression ``type``, ``obj_ids`` (as ``obj_id``), ``anno_ids``,
+``subject``, ``motion``, ``relation``, ``anchor_obj_id`` (an object index
+too), ``anchor_span`` and ``description`` (see below). The scenes and
+single-object expressions of ``train`` and ``valid_u`` are those of the
+``ytvos`` ``train`` and ``valid`` for the same seed.
 
 Expressions come from a small grammar (lower case, single spaces)::
 
@@ -39,10 +73,34 @@ symmetric relation on two objects whose NPs are unique on their own, e.g.
 square next to the red circle`` (the blue square): the same bag of words
 with a different referent.
 
-Example:
+The ``mevis`` layout adds, per video where the scene allows, 1-2
+``multi_object`` and one ``motion_only`` expression::
+
+    EXP    := PNP [PMOTION]                 # multi_object
+            | 'the' GNOUN MOTION            # motion_only, one object
+            | 'the' NUMBER GNOUNS PMOTION   # motion_only, several
+    PNP    := 'the' NUMBER [SIZE] [COLOUR] [TEXTURE] (SHAPES | GNOUNS)
+    NUMBER := 'two' | 'three' | ...
+    SHAPES := 'circles' | 'squares' | 'triangles' | 'stars' | 'diamonds'
+    GNOUN  := 'shape' | 'object'            # GNOUNS: 'shapes' | 'objects'
+    PMOTION:= 'moving left' | ... | 'that are not moving' | 'standing still'
+
+e.g. ``the two red shapes moving right``, ``the three shapes going down``,
+``the object going up``. The referents are exactly the objects that
+satisfy the description (each clearly, every other object clearly not;
+undecided scenes get no such expression) and NUMBER is their count. The
+subject is the leading NP (``the two red shapes``); ``description`` in
+``expression_info.json`` is the NP as ``{"shape": str | null, attribute:
+value, ...}``.
+
+Examples:
     python tools/dataset_converters/make_synthetic_rvos.py \\
         --out data/synthetic-rvos --num-train 48 --num-valid 12 \\
         --num-frames 10 --size 112 --seed 0
+
+    python tools/dataset_converters/make_synthetic_rvos.py --layout mevis \\
+        --out data/synthetic-mevis --num-train 48 --num-valid 12 \\
+        --num-test 4 --num-frames 10 --size 112 --seed 0
 """
 import argparse
 import itertools
@@ -57,12 +115,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 from PIL import Image
+from pycocotools import mask as mask_utils
 
 __all__ = [
     'SHAPES', 'COLOURS', 'SIZES', 'TEXTURES', 'RELATIONS', 'MOTIONS',
     'davis_palette', 'frame_names', 'render_video', 'relation_truth',
     'motion_truth', 'generate_video', 'make_synthetic_rvos', 'parse_args',
-    'main'
+    'main', 'LAYOUTS', 'NUMBER_WORDS', 'GENERIC_NOUNS', 'rle_track',
+    'format_summary'
 ]
 
 GENERATOR_VERSION = 1
@@ -99,6 +159,20 @@ MOTIONS = {
     'down': ('moving down', 'going down'),
     'still': ('that is not moving', 'standing still'),
 }
+# Plural agreement of the motion phrases (the others do not change).
+_PLURAL_PHRASES = {'that is not moving': 'that are not moving'}
+# Head nouns of multi-object and motion-only expressions.
+_PLURAL_SHAPES = {s: f'{s}s' for s in SHAPES}
+GENERIC_NOUNS = {'shape': 'shapes', 'object': 'objects'}
+NUMBER_WORDS = {
+    2: 'two',
+    3: 'three',
+    4: 'four',
+    5: 'five',
+    6: 'six',
+    7: 'seven',
+    8: 'eight'
+}
 # Unit direction (x, y) in image coordinates (y points down).
 _DIRECTIONS = {
     'left': (-1., 0.),
@@ -126,8 +200,18 @@ STEP_LO = 0.01
 MIN_VISIBLE_FRAC = 0.3
 MIN_VISIBLE_FRAMES = 0.8
 _ATTRS = ('size', 'colour', 'texture')
+LAYOUTS = ('ytvos', 'mevis')
 _SPLITS = ('train', 'valid')
-_OUTPUTS = ('train', 'valid', 'test', 'meta_expressions',
+# MeViS splits, their rng stream index and whether they carry the GT;
+# train and valid_u share the streams of the ytvos train and valid.
+_MEVIS_SPLITS = (
+    ('train', 0, True),
+    ('valid_u', 1, True),
+    ('valid', 2, False),
+)
+_MEVIS_DEFAULT_TEST = 4
+# Everything either layout writes under ``out_dir``.
+_OUTPUTS = ('train', 'valid', 'valid_u', 'test', 'meta_expressions',
             'synthetic_rvos_info.json')
 _IN_PROGRESS = '.synthetic_rvos_in_progress'
 
@@ -731,6 +815,156 @@ def _swap_pairs(rng: np.random.Generator, scene: _Scene,
     return pairs
 
 
+# ----------------------------------------------------------------------
+# Multi-object and motion-only expressions (MeViS layout)
+# ----------------------------------------------------------------------
+Description = Tuple[Optional[str], Tuple[Tuple[str, str], ...]]
+
+
+def _fits(obj: dict, shape: Optional[str],
+          values: Sequence[Tuple[str, str]]) -> bool:
+    """Whether ``obj`` fits a NP with head ``shape`` (None = a generic
+    noun, any shape) and the ``(attribute, value)`` pairs ``values``."""
+    return (shape is None or obj['shape'] == shape) and all(
+        obj[a] == v for a, v in values)
+
+
+def _descriptions(objects: Sequence[dict]) -> List[Description]:
+    """Every NP that fits at least one object, in a fixed order: the
+    object's shape or a generic noun, with any subset of its attributes.
+    """
+    out: Dict[Description, None] = {}  # ordered set
+    for obj in objects:
+        for attrs in _attr_subsets():
+            values = tuple((a, obj[a]) for a in attrs)
+            out[(obj['shape'], values)] = None
+            out[(None, values)] = None
+    return list(out)
+
+
+def _referents(scene: _Scene, motions: Dict[str, List[Truth]],
+               desc: Description,
+               motion: Optional[str]) -> Optional[Tuple[int, ...]]:
+    """Indices of the objects that satisfy ``NP(desc) [motion]``, or None
+    if the set is not clear cut (an object that fits the NP has an
+    undecided motion)."""
+    refs = []
+    for k, obj in enumerate(scene.objects):
+        if not _fits(obj, *desc):
+            continue
+        truth = True if motion is None else motions[motion][k]
+        if truth is None:
+            return None
+        if truth:
+            refs.append(k)
+    return tuple(refs)
+
+
+def _group_candidates(scene: _Scene) -> List[dict]:
+    """All clear-cut multi-object and motion-only descriptions.
+
+    Returns:
+        list[dict]: Each with ``kind`` (``'multi_object'``: 2 or more
+        referents, the NP names a shape or an attribute;
+        ``'motion_only'``: a bare generic noun with a motion, any number
+        of referents), ``desc``, ``motion`` (key or None) and ``refs``
+        (object indices).
+    """
+    motions = {
+        m: [scene.motion(m, k) for k in range(len(scene.objects))]
+        for m in MOTIONS
+    }
+    cands = []
+    for desc in _descriptions(scene.objects):
+        bare = desc[0] is None and not desc[1]
+        for motion in (None, ) + tuple(MOTIONS):
+            if bare and motion is None:
+                continue  # 'the two shapes': every object
+            refs = _referents(scene, motions, desc, motion)
+            if not refs or (not bare and len(refs) < 2):
+                continue
+            kind = 'motion_only' if bare else 'multi_object'
+            cands.append(dict(kind=kind, desc=desc, motion=motion, refs=refs))
+    return cands
+
+
+def _group_text(rng: np.random.Generator, desc: Description,
+                motion: Optional[str], count: int) -> Tuple[str, int]:
+    """Text of ``NP(desc) [motion]`` for ``count`` referents (plural with a
+    number word from 2) and the end of its subject NP."""
+    shape, values = desc
+    noun = shape or _pick(rng, sorted(GENERIC_NOUNS))
+    if count >= 2:
+        noun = _PLURAL_SHAPES[shape] if shape else GENERIC_NOUNS[noun]
+    subject = _np_text(dict(values, shape=noun), [a for a, _ in values])
+    if count >= 2:
+        subject = f'the {NUMBER_WORDS[count]} {subject[4:]}'
+    if motion is None:
+        return subject, len(subject)
+    phrase = _pick(rng, MOTIONS[motion])
+    if count >= 2:
+        phrase = _PLURAL_PHRASES.get(phrase, phrase)
+    return f'{subject} {phrase}', len(subject)
+
+
+def _make_group_expression(rng: np.random.Generator, scene: _Scene,
+                           cand: dict) -> dict:
+    """Assemble a multi-object or motion-only expression (the keys of
+    :func:`_make_expression` plus ``obj_ids`` and ``description``)."""
+    ids = [str(scene.objects[k]['obj_id']) for k in cand['refs']]
+    text, end = _group_text(rng, cand['desc'], cand['motion'], len(ids))
+    shape, values = cand['desc']
+    return dict(
+        type=cand['kind'],
+        obj_id=ids[0] if len(ids) == 1 else None,
+        obj_ids=ids,
+        subject=[0, end],
+        motion=cand['motion'],
+        relation=None,
+        anchor_obj_id=None,
+        anchor_span=None,
+        description={'shape': shape, **dict(values)},
+        exp=text)
+
+
+def _pick_description(rng: np.random.Generator,
+                      cands: Sequence[dict]) -> dict:
+    """One candidate of a referent set: with or without a motion (even
+    odds when both exist), then as :func:`_sample_attrs` (fewer
+    attributes likelier, colour favoured)."""
+    with_motion = [c for c in cands if c['motion'] is not None]
+    without = [c for c in cands if c['motion'] is None]
+    if with_motion and without:
+        cands = with_motion if rng.random() < 0.5 else without
+    attrs = [tuple(a for a, _ in c['desc'][1]) for c in cands]
+    chosen = _sample_attrs(rng, sorted(set(attrs)))
+    return _pick(rng, [c for c, a in zip(cands, attrs) if a == chosen])
+
+
+def _group_expressions(rng: np.random.Generator, scene: _Scene,
+                       texts: set, max_multi: int = 2) -> List[dict]:
+    """Up to ``max_multi`` multi-object expressions (distinct referent
+    sets, 1 or more at random) and one motion-only expression whose texts
+    are not in ``texts``."""
+    cands = _group_candidates(scene)
+    by_refs: Dict[Tuple[int, ...], List[dict]] = {}
+    for cand in cands:
+        if cand['kind'] == 'multi_object':
+            by_refs.setdefault(cand['refs'], []).append(cand)
+    sets = list(by_refs)
+    out = []
+    if sets:
+        num = min(len(sets), int(rng.integers(1, max_multi + 1)))
+        for idx in rng.permutation(len(sets))[:num]:
+            cand = _pick_description(rng, by_refs[sets[idx]])
+            out.append(_make_group_expression(rng, scene, cand))
+    motion_only = [c for c in cands if c['kind'] == 'motion_only']
+    if motion_only:
+        out.append(
+            _make_group_expression(rng, scene, _pick(rng, motion_only)))
+    return [e for e in out if e['exp'] not in texts]
+
+
 def generate_video(rng: np.random.Generator,
                    num_frames: int = 10,
                    size: int = 112,
@@ -738,7 +972,9 @@ def generate_video(rng: np.random.Generator,
                    max_objects: int = 4,
                    exps_per_object: int = 2,
                    max_swap_pairs: int = 1,
-                   max_tries: int = 100) -> dict:
+                   max_tries: int = 100,
+                   multi_object: bool = False,
+                   max_multi: int = 2) -> dict:
     """Sample, render and describe one video.
 
     Args:
@@ -752,16 +988,25 @@ def generate_video(rng: np.random.Generator,
         max_swap_pairs (int): Most swap pairs per video. Defaults to 1.
         max_tries (int): Scene resamplings allowed for the visibility
             constraint. Defaults to 100.
+        multi_object (bool): Also add multi-object and motion-only
+            expressions (MeViS layout), drawn from ``rng`` after all the
+            rest, so the other outputs do not change. Defaults to False.
+        max_multi (int): Most multi-object expressions per video (with
+            ``multi_object``). Defaults to 2.
 
     Returns:
         dict: ``frames`` uint8 ``[T, H, W, 3]`` RGB; ``masks`` uint8
         ``[T, H, W]`` (object id per pixel, 0 = background); ``objects``
         (list of dicts with ``obj_id``, ``shape``, ``colour``, ``size``,
-        ``texture``, ``depth``, ``visible`` = bool list over frames);
-        ``expressions`` (list of dicts with ``exp``, ``obj_id`` (str),
-        ``type``, ``subject`` = ``[start, end)`` char span, ``motion``,
-        ``relation``, ``anchor_obj_id``, ``anchor_span``); ``swap_pairs``
-        (list of index pairs into ``expressions``).
+        ``texture``, ``depth``, ``visible`` = bool list over frames,
+        ``radius`` and ``centres`` = true centres ``[T, 2]``);
+        ``expressions`` (list of dicts with ``exp``, ``obj_id`` (str;
+        None for several referents), ``type``, ``subject`` = ``[start,
+        end)`` char span, ``motion``, ``relation``, ``anchor_obj_id``,
+        ``anchor_span``; with ``multi_object`` also ``obj_ids`` (list of
+        str, ascending) and ``description`` (the NP of a multi-object or
+        motion-only expression, else None)); ``swap_pairs`` (list of
+        index pairs into ``expressions``).
     """
     if not 1 <= min_objects <= max_objects <= 8:
         raise ValueError('need 1 <= min_objects <= max_objects <= 8, got '
@@ -819,6 +1064,10 @@ def generate_video(rng: np.random.Generator,
         for cand in chosen:
             expressions.append(cand)
             texts.add(cand['exp'])
+    if multi_object:
+        for exp in expressions:
+            exp.update(obj_ids=[exp['obj_id']], description=None)
+        expressions += _group_expressions(rng, scene, texts, max_multi)
 
     objects_out = []
     for k, obj in enumerate(objects):
@@ -830,7 +1079,9 @@ def generate_video(rng: np.random.Generator,
                 size=obj['size'],
                 texture=obj['texture'],
                 depth=obj['depth'],
-                visible=[bool(v) for v in visible_area[:, k] > 0]))
+                visible=[bool(v) for v in visible_area[:, k] > 0],
+                radius=obj['radius'],
+                centres=obj['centres']))
     return dict(
         frames=frames,
         masks=id_maps,
@@ -853,36 +1104,70 @@ def _dump_json(obj, path: str) -> None:
     os.replace(tmp, path)
 
 
-def _write_video(out_dir: str, split: str, vid: str, video: dict,
-                 names: Sequence[str], palette: Sequence[int]) -> None:
-    """Write the JPEG frames and palette PNG masks of one video."""
-    img_dir = osp.join(out_dir, split, 'JPEGImages', vid)
-    ann_dir = osp.join(out_dir, split, 'Annotations', vid)
+def _write_frames(img_dir: str, names: Sequence[str],
+                  frames: np.ndarray) -> None:
+    """Write the frames of one video as JPEGs ``<img_dir>/<name>.jpg``."""
     os.makedirs(img_dir, exist_ok=True)
-    os.makedirs(ann_dir, exist_ok=True)
-    for name, frame, mask in zip(names, video['frames'], video['masks']):
+    for name, frame in zip(names, frames):
         bgr = np.ascontiguousarray(frame[..., ::-1])
         img_path = osp.join(img_dir, f'{name}.jpg')
         if not cv2.imwrite(img_path, bgr, [cv2.IMWRITE_JPEG_QUALITY, 92]):
             raise OSError(f'cv2 failed to write {img_path}')
+
+
+def _write_video(out_dir: str, split: str, vid: str, video: dict,
+                 names: Sequence[str], palette: Sequence[int]) -> None:
+    """Write the JPEG frames and palette PNG masks of one video."""
+    _write_frames(
+        osp.join(out_dir, split, 'JPEGImages', vid), names, video['frames'])
+    ann_dir = osp.join(out_dir, split, 'Annotations', vid)
+    os.makedirs(ann_dir, exist_ok=True)
+    for name, mask in zip(names, video['masks']):
         png = Image.fromarray(mask)
         png.putpalette(palette)
         png.save(osp.join(ann_dir, f'{name}.png'))
 
 
+def rle_track(id_maps: np.ndarray, obj_id: int) -> List[Optional[dict]]:
+    """COCO compressed RLEs of one object over a video (MeViS
+    ``mask_dict.json`` entry).
+
+    Args:
+        id_maps (np.ndarray): Object id per pixel, ``[T, H, W]``.
+        obj_id (int): The object's id (palette value) in ``id_maps``.
+
+    Returns:
+        list[dict | None]: Per frame ``{"size": [h, w], "counts": str}``
+        of the mask ``id_maps[t] == obj_id``, or None where it is empty.
+    """
+    track: List[Optional[dict]] = []
+    for ids in id_maps:
+        mask = ids == obj_id
+        if not mask.any():
+            track.append(None)
+            continue
+        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        track.append({
+            'size': [int(v) for v in rle['size']],
+            'counts': rle['counts'].decode('ascii')
+        })
+    return track
+
+
 def _check_out_dir(out_dir: str, overwrite: bool) -> None:
     """Refuse a non-empty ``out_dir`` unless ``overwrite``; with it, remove
-    only the paths this tool writes."""
+    only the paths this tool writes (in either layout)."""
     if osp.exists(out_dir) and not osp.isdir(out_dir):
         raise FileExistsError(f'--out {out_dir!r} exists and is not a '
                               'directory')
     if not osp.isdir(out_dir) or not os.listdir(out_dir):
         return
+    listed = ', '.join(
+        n if n.endswith('.json') else f'{n}/' for n in _OUTPUTS)
     if not overwrite:
         raise FileExistsError(
             f'--out {out_dir!r} is not empty; pass --overwrite to replace '
-            'the synthetic dataset in it (only train/, valid/, test/, '
-            'meta_expressions/ and synthetic_rvos_info.json are removed)')
+            f'the synthetic dataset in it (only {listed} are removed)')
     ours = [n for n in _OUTPUTS if osp.lexists(osp.join(out_dir, n))]
     written_here = osp.isfile(osp.join(out_dir, 'synthetic_rvos_info.json')) \
         or osp.isfile(osp.join(out_dir, _IN_PROGRESS))
@@ -900,66 +1185,30 @@ def _check_out_dir(out_dir: str, overwrite: bool) -> None:
             os.remove(path)
 
 
-def make_synthetic_rvos(out_dir: str,
-                        num_train: int = 48,
-                        num_valid: int = 12,
-                        num_frames: int = 10,
-                        size: int = 112,
-                        seed: int = 0,
-                        min_objects: int = 2,
-                        max_objects: int = 4,
-                        overwrite: bool = False) -> dict:
-    """Write the synthetic dataset in the Ref-YouTube-VOS layout.
-
-    Video ``i`` of a split depends only on ``(seed, split, i)`` and the
-    size arguments, so it does not change with the number of videos.
-    Images and masks are written first and the JSON files last (each
-    atomically), so an interrupted run leaves no partial meta file.
+def _write_ytvos(out_dir: str, counts: Sequence[int], gen,
+                 names: Sequence[str]) -> dict:
+    """Write the videos and meta files of the Ref-YouTube-VOS layout.
 
     Args:
-        out_dir (str): Output root (created if needed).
-        num_train (int): Training videos (``train_0000``, ...). Defaults
-            to 48.
-        num_valid (int): Held-out videos (``valid_0000``, ...), with GT.
-            Defaults to 12.
-        num_frames (int): Frames per video. Defaults to 10.
-        size (int): Frame height and width in pixels. Defaults to 112.
-        seed (int): Random seed. Defaults to 0.
-        min_objects (int): Fewest objects per video. Defaults to 2.
-        max_objects (int): Most objects per video. Defaults to 4.
-        overwrite (bool): Replace the dataset in a non-empty ``out_dir``.
-            Defaults to False.
+        out_dir (str): Output root.
+        counts (Sequence[int]): Videos in train and valid.
+        gen (Callable[[int, int], dict]): ``(split_idx, i) -> video`` of
+            :func:`generate_video`.
+        names (Sequence[str]): Frame names.
 
     Returns:
-        dict: Summary with ``videos``, ``expressions`` and ``swap_pairs``
-        (dicts split -> count) and ``frames`` (total frame count).
+        dict: Summary (see :func:`make_synthetic_rvos`).
     """
-    if num_train < 1 or num_valid < 0:
-        raise ValueError('need num_train >= 1 and num_valid >= 0, got '
-                         f'{num_train} and {num_valid}')
-    if num_frames < 2:
-        raise ValueError(f'num_frames must be >= 2, got {num_frames}')
-    if not 48 <= size <= 1024:
-        raise ValueError(f'size must be in [48, 1024], got {size}')
-    _check_out_dir(out_dir, overwrite)
-    os.makedirs(out_dir, exist_ok=True)
-    # marks the folder as ours until synthetic_rvos_info.json is written,
-    # so that --overwrite can clean up after an interrupted run
-    open(osp.join(out_dir, _IN_PROGRESS), 'w').close()
     palette = davis_palette()
-    names = frame_names(num_frames)
     summary = dict(videos={}, expressions={}, swap_pairs={}, frames=0)
     metas = {}
-    for split_idx, (split, count) in enumerate(
-            zip(_SPLITS, (num_train, num_valid))):
+    for split_idx, (split, count) in enumerate(zip(_SPLITS, counts)):
         meta = {'videos': {}}
         meta_exp = {'videos': {}}
         subjects, infos, swaps = {}, {}, []
         for i in range(count):
             vid = f'{split}_{i:04d}'
-            rng = np.random.default_rng([seed, split_idx, i])
-            video = generate_video(rng, num_frames, size, min_objects,
-                                   max_objects)
+            video = gen(split_idx, i)
             _write_video(out_dir, split, vid, video, names, palette)
             meta['videos'][vid] = {
                 'objects': {
@@ -990,7 +1239,7 @@ def make_synthetic_rvos(out_dir: str,
             }
             swaps += [[[vid, str(a)], [vid, str(b)]]
                       for a, b in video['swap_pairs']]
-            summary['frames'] += num_frames
+            summary['frames'] += len(names)
         summary['videos'][split] = count
         summary['expressions'][split] = sum(
             len(v['expressions']) for v in meta_exp['videos'].values())
@@ -1006,18 +1255,241 @@ def make_synthetic_rvos(out_dir: str,
     _dump_json({'videos': {}},
                osp.join(out_dir, 'meta_expressions', 'test',
                         'meta_expressions.json'))
+    return summary
+
+
+def _mevis_info(exp: dict, anno: Dict[int, int]) -> dict:
+    """``expression_info.json`` entry of one expression (MeViS ids)."""
+    ids = [int(i) for i in exp['obj_ids']]
+    anchor = exp['anchor_obj_id']
+    return dict(
+        type=exp['type'],
+        obj_ids=[i - 1 for i in ids],
+        anno_ids=[anno[i] for i in ids],
+        subject=exp['subject'],
+        motion=exp['motion'],
+        relation=exp['relation'],
+        anchor_obj_id=None if anchor is None else int(anchor) - 1,
+        anchor_span=exp['anchor_span'],
+        description=exp['description'])
+
+
+def _mevis_video(video: dict, vid: str, names: Sequence[str],
+                 first_anno: int, with_gt: bool) -> dict:
+    """The MeViS meta entries of one video.
+
+    Args:
+        video (dict): Output of :func:`generate_video` with
+            ``multi_object=True``.
+        vid (str): Video name.
+        names (Sequence[str]): Frame names.
+        first_anno (int): ``anno_id`` of its first object; the objects
+            get consecutive ones.
+        with_gt (bool): Whether the split has ground truth (otherwise the
+            expressions carry only ``exp``).
+
+    Returns:
+        dict: ``meta`` (its ``meta_expressions.json`` entry), ``masks``
+        (``mask_dict.json`` entries), ``subjects``, ``infos`` and
+        ``swaps`` (empty without GT).
+    """
+    anno = {
+        o['obj_id']: first_anno + k
+        for k, o in enumerate(video['objects'])
+    }
+    exps = {str(j): e for j, e in enumerate(video['expressions'])}
+    out = dict(masks={}, subjects={}, infos={}, swaps=[])
+    out['meta'] = {
+        'expressions': {j: {'exp': e['exp']} for j, e in exps.items()},
+        'frames': list(names)
+    }
+    if not with_gt:
+        return out
+    for j, e in exps.items():
+        info = _mevis_info(e, anno)
+        out['meta']['expressions'][j].update(
+            obj_id=info['obj_ids'], anno_id=info['anno_ids'])
+        out['infos'][j] = info
+        out['subjects'][j] = e['subject']
+    out['masks'] = {
+        str(anno[o['obj_id']]): rle_track(video['masks'], o['obj_id'])
+        for o in video['objects']
+    }
+    out['swaps'] = [[[vid, str(a)], [vid, str(b)]]
+                    for a, b in video['swap_pairs']]
+    return out
+
+
+def _write_mevis(out_dir: str, counts: Sequence[int], gen,
+                 names: Sequence[str]) -> dict:
+    """Write the videos and meta files of the MeViS layout.
+
+    Args:
+        out_dir (str): Output root.
+        counts (Sequence[int]): Videos in train, valid_u and valid.
+        gen (Callable[[int, int], dict]): ``(split_idx, i) -> video`` of
+            :func:`generate_video` with ``multi_object=True``.
+        names (Sequence[str]): Frame names.
+
+    Returns:
+        dict: Summary (see :func:`make_synthetic_rvos`).
+    """
+    summary = dict(
+        videos={},
+        expressions={},
+        multi_object={},
+        motion_only={},
+        swap_pairs={},
+        frames=0)
+    files = {}
+    for (split, split_idx, with_gt), count in zip(_MEVIS_SPLITS, counts):
+        split_files = dict(
+            meta_expressions={'videos': {}},
+            mask_dict={},
+            subject_labels={},
+            expression_info={},
+            swap_pairs={'pairs': []})
+        exps: List[dict] = []
+        for i in range(count):
+            vid = f'{split}_{i:04d}'
+            video = gen(split_idx, i)
+            _write_frames(
+                osp.join(out_dir, split, 'JPEGImages', vid), names,
+                video['frames'])
+            entry = _mevis_video(video, vid, names,
+                                 len(split_files['mask_dict']), with_gt)
+            split_files['meta_expressions']['videos'][vid] = entry['meta']
+            split_files['mask_dict'].update(entry['masks'])
+            split_files['subject_labels'][vid] = entry['subjects']
+            split_files['expression_info'][vid] = entry['infos']
+            split_files['swap_pairs']['pairs'] += entry['swaps']
+            exps += video['expressions']
+            summary['frames'] += len(names)
+        summary['videos'][split] = count
+        summary['expressions'][split] = len(exps)
+        summary['multi_object'][split] = sum(
+            len(e['obj_ids']) >= 2 for e in exps)
+        summary['motion_only'][split] = sum(
+            e['type'] == 'motion_only' for e in exps)
+        if with_gt:
+            summary['swap_pairs'][split] = len(
+                split_files['swap_pairs']['pairs'])
+        else:
+            split_files = dict(
+                meta_expressions=split_files['meta_expressions'])
+        files[split] = split_files
+    for split, split_files in files.items():
+        # meta_expressions.json last: it marks a complete split
+        for name in sorted(split_files, key=lambda n: n == 'meta_expressions'):
+            _dump_json(split_files[name],
+                       osp.join(out_dir, split, f'{name}.json'))
+    return summary
+
+
+def _num_test(layout: str, num_test: Optional[int]) -> int:
+    """Videos of the MeViS ``valid`` split (no GT); 0 for ``ytvos``."""
+    if layout not in LAYOUTS:
+        raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
+    if layout == 'ytvos':
+        if num_test:
+            raise ValueError('num_test is for the mevis layout only (the '
+                             'ytvos test split is empty)')
+        return 0
+    num_test = _MEVIS_DEFAULT_TEST if num_test is None else num_test
+    if num_test < 0:
+        raise ValueError(f'num_test must be >= 0, got {num_test}')
+    return num_test
+
+
+def make_synthetic_rvos(out_dir: str,
+                        num_train: int = 48,
+                        num_valid: int = 12,
+                        num_frames: int = 10,
+                        size: int = 112,
+                        seed: int = 0,
+                        min_objects: int = 2,
+                        max_objects: int = 4,
+                        overwrite: bool = False,
+                        layout: str = 'ytvos',
+                        num_test: Optional[int] = None) -> dict:
+    """Write the synthetic dataset in the Ref-YouTube-VOS or MeViS layout.
+
+    Video ``i`` of a split depends only on ``(seed, split, i)`` and the
+    size arguments, so it does not change with the number of videos; the
+    rng streams of train / valid (ytvos) are those of train / valid_u
+    (mevis). Images (and masks) are written first and the JSON files last
+    (each atomically), so an interrupted run leaves no partial meta file.
+
+    Args:
+        out_dir (str): Output root (created if needed).
+        num_train (int): Training videos (``train_0000``, ...). Defaults
+            to 48.
+        num_valid (int): Held-out videos with GT (``valid_0000``, ... in
+            ytvos, ``valid_u_0000``, ... in mevis). Defaults to 12.
+        num_frames (int): Frames per video. Defaults to 10.
+        size (int): Frame height and width in pixels. Defaults to 112.
+        seed (int): Random seed. Defaults to 0.
+        min_objects (int): Fewest objects per video. Defaults to 2.
+        max_objects (int): Most objects per video. Defaults to 4.
+        overwrite (bool): Replace the dataset in a non-empty ``out_dir``.
+            Defaults to False.
+        layout (str): ``'ytvos'`` or ``'mevis'`` (see the module
+            docstring). Defaults to ``'ytvos'``.
+        num_test (int, optional): Videos without GT (``valid_0000``, ...
+            in mevis); None means 4 for mevis. Must be 0 or None for
+            ytvos. Defaults to None.
+
+    Returns:
+        dict: Summary with ``videos``, ``expressions`` and ``swap_pairs``
+        (dicts split -> count), for mevis also ``multi_object``
+        (expressions with 2 or more referents) and ``motion_only``, and
+        ``frames`` (total frame count).
+    """
+    num_test = _num_test(layout, num_test)
+    if num_train < 1 or num_valid < 0:
+        raise ValueError('need num_train >= 1 and num_valid >= 0, got '
+                         f'{num_train} and {num_valid}')
+    if num_frames < 2:
+        raise ValueError(f'num_frames must be >= 2, got {num_frames}')
+    if not 48 <= size <= 1024:
+        raise ValueError(f'size must be in [48, 1024], got {size}')
+    _check_out_dir(out_dir, overwrite)
+    os.makedirs(out_dir, exist_ok=True)
+    # marks the folder as ours until synthetic_rvos_info.json is written,
+    # so that --overwrite can clean up after an interrupted run
+    open(osp.join(out_dir, _IN_PROGRESS), 'w').close()
+    names = frame_names(num_frames)
+
+    def gen(split_idx: int, i: int) -> dict:
+        rng = np.random.default_rng([seed, split_idx, i])
+        return generate_video(
+            rng,
+            num_frames,
+            size,
+            min_objects,
+            max_objects,
+            multi_object=layout == 'mevis')
+
+    if layout == 'ytvos':
+        summary = _write_ytvos(out_dir, (num_train, num_valid), gen, names)
+    else:
+        summary = _write_mevis(out_dir, (num_train, num_valid, num_test),
+                               gen, names)
+    args = dict(
+        num_train=num_train,
+        num_valid=num_valid,
+        num_frames=num_frames,
+        size=size,
+        seed=seed,
+        min_objects=min_objects,
+        max_objects=max_objects)
+    if layout != 'ytvos':  # the ytvos info file stays as it was
+        args.update(layout=layout, num_test=num_test)
     _dump_json(
         dict(
             generator='tools/dataset_converters/make_synthetic_rvos.py',
             version=GENERATOR_VERSION,
-            args=dict(
-                num_train=num_train,
-                num_valid=num_valid,
-                num_frames=num_frames,
-                size=size,
-                seed=seed,
-                min_objects=min_objects,
-                max_objects=max_objects),
+            args=args,
             summary=summary), osp.join(out_dir, 'synthetic_rvos_info.json'))
     os.remove(osp.join(out_dir, _IN_PROGRESS))
     return summary
@@ -1026,13 +1498,29 @@ def make_synthetic_rvos(out_dir: str,
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(
-        description='Generate the synthetic Ref-YouTube-VOS-style dataset')
+        description='Generate the synthetic referring-video dataset in the '
+        'Ref-YouTube-VOS or MeViS layout')
     parser.add_argument(
         '--out', default='data/synthetic-rvos', help='output root')
     parser.add_argument(
+        '--layout',
+        choices=LAYOUTS,
+        default='ytvos',
+        help='on-disk layout: ytvos (Ref-YouTube-VOS) or mevis (MeViS, '
+        'with multi-object expressions)')
+    parser.add_argument(
         '--num-train', type=int, default=48, help='training videos')
     parser.add_argument(
-        '--num-valid', type=int, default=12, help='held-out videos')
+        '--num-valid',
+        type=int,
+        default=12,
+        help='held-out videos with GT (valid, or valid_u for mevis)')
+    parser.add_argument(
+        '--num-test',
+        type=int,
+        default=None,
+        help='mevis only: videos without GT (valid); default '
+        f'{_MEVIS_DEFAULT_TEST}')
     parser.add_argument(
         '--num-frames', type=int, default=10, help='frames per video')
     parser.add_argument(
@@ -1049,22 +1537,44 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def format_summary(summary: dict) -> List[str]:
+    """One line per split of a :func:`make_synthetic_rvos` summary."""
+    lines = []
+    for split, count in summary['videos'].items():
+        line = (f'  {split}: {count} videos, '
+                f'{summary["expressions"][split]} expressions')
+        if 'multi_object' in summary:
+            line += (f' ({summary["multi_object"][split]} multi-object, '
+                     f'{summary["motion_only"][split]} motion-only)')
+        if split in summary['swap_pairs']:
+            line += f', {summary["swap_pairs"][split]} swap pairs'
+        lines.append(line)
+    return lines
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point: generate the dataset and print a summary."""
     args = parse_args(argv)
     start = time.perf_counter()
     try:
-        summary = make_synthetic_rvos(args.out, args.num_train,
-                                      args.num_valid, args.num_frames,
-                                      args.size, args.seed,
-                                      args.min_objects, args.max_objects,
-                                      args.overwrite)
+        summary = make_synthetic_rvos(
+            args.out,
+            num_train=args.num_train,
+            num_valid=args.num_valid,
+            num_frames=args.num_frames,
+            size=args.size,
+            seed=args.seed,
+            min_objects=args.min_objects,
+            max_objects=args.max_objects,
+            overwrite=args.overwrite,
+            layout=args.layout,
+            num_test=args.num_test)
     except (FileExistsError, ValueError) as err:
         raise SystemExit(f'error: {err}')
     elapsed = time.perf_counter() - start
-    print(f'wrote {args.out}: videos {summary["videos"]}, expressions '
-          f'{summary["expressions"]}, swap pairs {summary["swap_pairs"]}, '
-          f'{summary["frames"]} frames in {elapsed:.1f} s')
+    print(f'wrote {args.out} ({args.layout} layout): {summary["frames"]} '
+          f'frames in {elapsed:.1f} s')
+    print('\n'.join(format_summary(summary)))
 
 
 if __name__ == '__main__':
