@@ -306,3 +306,34 @@ def test_check_mevis_cli(tmp_path, capsys):
     assert 'is listed but missing' in out
     assert 'valid_u/mask_dict.json: does not exist' in out
     assert out.strip().endswith('2 problem(s) found')
+
+
+def test_multi_object_expression_scored_against_union(tmp_path):
+    """A prediction of one of the two objects of 'the two boxes' scores
+    its IoU with the union, through MeViSSubmissionMetric."""
+    import torch
+    from mmengine.structures import InstanceData
+
+    from dmformer.evaluation import MeViSSubmissionMetric
+    from dmformer.evaluation.functional import db_eval_iou
+
+    write_mevis_split(str(tmp_path), 'valid_u')
+    ds = build(str(tmp_path), 'valid_u')
+    sample = ds[1]['data_samples']
+    assert sample.exp_id == '1'
+    pred = np.stack([box_mask(k, 0) for k in range(NUM_FRAMES)]).astype(bool)
+    sample.pred_instances = InstanceData(masks=torch.from_numpy(pred))
+    metric = MeViSSubmissionMetric(
+        outfile_prefix=str(tmp_path / 'out'), zip_name=None)
+    metric.dataset_meta = {}
+    metric.process({}, [sample])
+    result = metric.compute_metrics(metric.results)
+    union = np.stack([
+        box_mask(k, 0) | box_mask(k, 1) for k in range(NUM_FRAMES)
+    ]).astype(bool)
+    expected = db_eval_iou(union, pred).mean()
+    assert expected < 0.5  # the second object counts
+    assert result['J'] == pytest.approx(100 * expected)
+    png = osp.join(str(tmp_path), 'out', 'Annotations', 'vid0', '1',
+                   frame_name(0) + '.png')
+    assert osp.isfile(png)

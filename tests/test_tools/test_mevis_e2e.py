@@ -1,0 +1,110 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""tools/train.py and tools/test.py end to end on synthetic data in the
+MeViS layout: training on expressions that refer to several objects, J&F of
+the union masks on valid_u, a complete submission zip for valid."""
+import glob
+import json
+import os.path as osp
+import re
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from dmformer.testing import load_script
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CFG = osp.join(ROOT, 'configs/dmformer/dmformer_tiny_synthetic-mevis.py')
+CFG_VALID = osp.join(ROOT,
+                     'configs/dmformer/dmformer_tiny_synthetic-mevis-valid.py')
+
+
+def _run(args, timeout=600):
+    proc = subprocess.run(
+        args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    tool = load_script('tools/dataset_converters/make_synthetic_rvos.py')
+    root = str(tmp_path_factory.mktemp('synthetic-mevis'))
+    tool.make_synthetic_rvos(
+        root,
+        num_train=2,
+        num_valid=2,
+        num_test=1,
+        num_frames=4,
+        size=64,
+        seed=0,
+        layout='mevis')
+    return root + '/'
+
+
+def _options(root, iters=2):
+    return [
+        'load_from=None',  # no main-job checkpoint in a test
+        f'train_dataloader.dataset.data_root={root}',
+        f'val_dataloader.dataset.data_root={root}',
+        f'test_dataloader.dataset.data_root={root}',
+        f'test_evaluator.meta_file={root}valid_u/meta_expressions.json',
+        f'val_evaluator.swap_pairs_file={root}valid_u/swap_pairs.json',
+        f'test_evaluator.swap_pairs_file={root}valid_u/swap_pairs.json',
+        f'val_evaluator.subject_label_file={root}valid_u/subject_labels.json',
+        f'test_evaluator.subject_label_file={root}valid_u/subject_labels.json',
+        'train_dataloader.batch_size=2',
+        f'train_cfg.max_iters={iters}',
+        f'train_cfg.val_interval={iters}',
+        f'default_hooks.checkpoint.interval={iters}',
+    ]
+
+
+def test_mevis_train_test_valid(tmp_path, data_root):
+    meta = json.load(open(osp.join(data_root, 'valid_u',
+                                   'meta_expressions.json')))['videos']
+    num_exps = sum(len(v['expressions']) for v in meta.values())
+    assert any(
+        len(e['obj_id']) > 1 for v in meta.values()
+        for e in v['expressions'].values())
+
+    work_dir = str(tmp_path / 'work')
+    out = _run([
+        sys.executable, 'tools/train.py', CFG, '--work-dir', work_dir,
+        '--cfg-options'
+    ] + _options(data_root))
+    assert 'mevis/J&F' in out  # validated on valid_u at the end
+    ckpt = osp.join(work_dir, 'iter_2.pth')
+
+    # valid_u: J&F against the union masks, plus a submission zip
+    out = _run([
+        sys.executable, 'tools/test.py', CFG, ckpt, '--work-dir',
+        str(tmp_path / 'test_u'), '--cfg-options'
+    ] + _options(data_root))
+    assert f"'mevis/num_expressions': {num_exps}" in out
+    jf = float(re.search(r"'mevis/J&F': ([0-9.]+)", out).group(1))
+    assert 0 <= jf <= 100
+
+    # valid: no ground truth, a complete zip of every listed frame
+    test_dir = str(tmp_path / 'test_valid')
+    out = _run([
+        sys.executable, 'tools/test.py', CFG_VALID, ckpt, '--work-dir',
+        test_dir, '--cfg-options', 'load_from=None',
+        f'test_dataloader.dataset.data_root={data_root}',
+        f'test_evaluator.meta_file={data_root}valid/meta_expressions.json'
+    ])
+    assert 'mevis/J&F' not in out
+    zips = glob.glob(
+        osp.join(test_dir, '*', 'MeViSSubmissionMetric', 'submission.zip'))
+    assert len(zips) == 1, zips
+    meta = json.load(open(osp.join(data_root, 'valid',
+                                   'meta_expressions.json')))['videos']
+    expected = {
+        f'Annotations/{vid}/{exp}/{frame}.png'
+        for vid, v in meta.items() for exp in v['expressions']
+        for frame in v['frames']
+    }
+    with zipfile.ZipFile(zips[0]) as zf:
+        names = {n for n in zf.namelist() if n.endswith('.png')}
+    assert names == expected
