@@ -1,12 +1,10 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from .a2d_sentences import (A2DFrameSample, A2DSentencesDataset,
-                            JHMDBSentencesDataset, LoadA2DAnnotations)
+from .a2d_sentences import A2DSentencesDataset, JHMDBSentencesDataset
 from .base_rvos_dataset import BaseRVOSDataset
 from .mevis import MeViSDataset
 from .ref_davis import RefDAVISDataset
 from .ref_youtube_vos import RefYouTubeVOSDataset
-from .refcoco import (LoadRefCOCOAnnotations, RefCOCODataset,
-                      decode_coco_segmentation)
+from .refcoco import RefCOCODataset
 from .samplers import SameClipGroupSampler
 from .subject_labels import (generate_subject_labels, parser_subject_span,
                              vote_subject_chunk)
@@ -14,9 +12,7 @@ from .transforms import *  # noqa: F401,F403
 
 __all__ = [
     'BaseRVOSDataset', 'MeViSDataset', 'RefDAVISDataset',
-    'RefYouTubeVOSDataset', 'RefCOCODataset', 'LoadRefCOCOAnnotations',
-    'decode_coco_segmentation', 'generate_subject_labels',
-    'parser_subject_span', 'vote_subject_chunk', 'A2DSentencesDataset',
-    'JHMDBSentencesDataset', 'A2DFrameSample', 'LoadA2DAnnotations',
-    'SameClipGroupSampler'
+    'RefYouTubeVOSDataset', 'RefCOCODataset', 'A2DSentencesDataset',
+    'JHMDBSentencesDataset', 'SameClipGroupSampler',
+    'generate_subject_labels', 'parser_subject_span', 'vote_subject_chunk'
 ]

@@ -11,18 +11,13 @@ referred object of that entry (``image_id`` = the entry's ``id``,
 """
 import os.path as osp
 from collections import defaultdict
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
-import numpy as np
-from mmcv.transforms import BaseTransform
-from mmdet.structures.bbox import HorizontalBoxes
-from mmdet.structures.mask import BitmapMasks
 from mmengine import fileio
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
-from dmformer.registry import DATASETS, TRANSFORMS
-from .transforms.loading import decode_coco_segmentation
+from dmformer.registry import DATASETS
 from .transforms.text import clean_caption
 
 
@@ -246,92 +241,3 @@ class RefCOCODataset(BaseDataset):
                     f'expressions from {self.ann_file!r} ({num_dropped} '
                     'dropped without a valid box).')
         return data_list
-
-
-@TRANSFORMS.register_module()
-class LoadRefCOCOAnnotations(BaseTransform):
-    """Decode the referred object of a RefCOCO sample.
-
-    The mask is decoded from the COCO polygons / RLE with pycocotools (the
-    union of the sample's annotations), the box is the annotation box
-    clipped to the image (like the official ``ConvertCocoPolysToMask``;
-    ``box_from_mask=True`` uses the tight box of the mask instead). The
-    result follows the one-instance-per-frame convention of
-    :class:`~dmformer.datasets.transforms.LoadRVOSAnnotations`.
-
-    Required Keys:
-
-    - gt_anns (list[dict]): ``bbox`` (xyxy) and ``segmentation``.
-    - height, width (int)
-    - ori_shape (list[tuple[int, int]], optional): checked against
-      (height, width).
-
-    Added Keys:
-
-    - gt_masks (list[BitmapMasks]): one frame, one instance (1, H, W).
-    - gt_bboxes (list[HorizontalBoxes]): one frame, (1, 4).
-    - gt_valid (list[bool]): whether the mask is not empty.
-
-    Args:
-        box_from_mask (bool): Whether to use the tight box of the decoded
-            mask instead of the annotated box. Defaults to False.
-    """
-
-    def __init__(self, box_from_mask: bool = False) -> None:
-        self.box_from_mask = box_from_mask
-
-    def transform(self, results: dict) -> dict:
-        """Decode the mask and box.
-
-        Args:
-            results (dict): Result dict of :class:`RefCOCODataset`.
-
-        Returns:
-            dict: ``results`` with ``gt_masks``, ``gt_bboxes`` and
-            ``gt_valid`` (lists of one frame).
-        """
-        height, width = int(results['height']), int(results['width'])
-        where = (f'expression {results.get("exp_id", "?")!r} of '
-                 f'{results.get("video_id", "?")!r}')
-        ori_shape = results.get('ori_shape')
-        if isinstance(ori_shape, (list, tuple)) and len(ori_shape) and \
-                isinstance(ori_shape[0], (list, tuple)):
-            ori_shape = ori_shape[0]
-        if ori_shape is not None and tuple(ori_shape) != (height, width):
-            raise ValueError(
-                f'Image {results.get("img_path")!r} of {where} has size '
-                f'{tuple(ori_shape)} but the annotation file says '
-                f'{(height, width)}.')
-        anns: Sequence[dict] = results.get('gt_anns') or []
-        if not anns:
-            raise ValueError(f'{where} has no annotation (gt_anns).')
-        mask = np.zeros((height, width), dtype=np.uint8)
-        boxes = []
-        for ann in anns:
-            mask |= decode_coco_segmentation(ann['segmentation'], height,
-                                             width, where)
-            boxes.append(np.asarray(ann['bbox'], dtype=np.float32))
-        bitmap = BitmapMasks(mask[None], height, width)
-        valid = bool(mask.any())
-        if self.box_from_mask:
-            box = bitmap.get_bboxes('hbox')
-        else:
-            arr = np.stack(boxes)
-            # enclosing box of the (usually single) annotation
-            box = HorizontalBoxes(
-                np.concatenate([arr[:, :2].min(0), arr[:, 2:].max(0)])[None])
-        if not valid:
-            box = HorizontalBoxes(np.zeros((1, 4), dtype=np.float32))
-        results['gt_masks'] = [bitmap]
-        results['gt_bboxes'] = [box]
-        results['gt_valid'] = [valid]
-        return results
-
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}('
-                f'box_from_mask={self.box_from_mask})')
-
-
-__all__ = [
-    'RefCOCODataset', 'LoadRefCOCOAnnotations', 'decode_coco_segmentation'
-]

@@ -3,16 +3,20 @@ from .augment import (CheckValidFrames, ImageToPseudoVideo, NoValidFrameError,
                       VideoPhotoMetricDistortion, VideoRandomFlip,
                       VideoRandomResize, VideoRandomSizeCrop, swap_left_right)
 from .formatting import PackRVOSInputs
-from .frame_sampling import RVOSFrameSample
-from .loading import (LoadMeViSAnnotations, LoadRVOSAnnotations,
+from .frame_sampling import A2DFrameSample, RVOSFrameSample
+from .loading import (LoadA2DAnnotations, LoadMeViSAnnotations,
+                      LoadRefCOCOAnnotations, LoadRVOSAnnotations,
                       LoadRVOSFrames, LoadSubjectSpan,
-                      decode_coco_segmentation, load_mask_dict)
+                      decode_coco_segmentation, load_a2d_instance_masks,
+                      load_jhmdb_puppet_mask, load_mask_dict)
 from .text import CleanCaption, ExtractNounChunks
 
 __all__ = [
-    'PackRVOSInputs', 'RVOSFrameSample', 'LoadRVOSAnnotations',
-    'LoadMeViSAnnotations', 'decode_coco_segmentation', 'load_mask_dict',
-    'LoadRVOSFrames', 'LoadSubjectSpan', 'CleanCaption', 'ExtractNounChunks',
+    'PackRVOSInputs', 'RVOSFrameSample', 'A2DFrameSample',
+    'LoadRVOSAnnotations', 'LoadMeViSAnnotations', 'LoadA2DAnnotations',
+    'LoadRefCOCOAnnotations', 'decode_coco_segmentation', 'load_mask_dict',
+    'load_a2d_instance_masks', 'load_jhmdb_puppet_mask', 'LoadRVOSFrames',
+    'LoadSubjectSpan', 'CleanCaption', 'ExtractNounChunks',
     'CheckValidFrames', 'ImageToPseudoVideo', 'NoValidFrameError',
     'VideoPhotoMetricDistortion', 'VideoRandomFlip', 'VideoRandomResize',
     'VideoRandomSizeCrop', 'swap_left_right'

@@ -150,3 +150,88 @@ class RVOSFrameSample(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_frames={self.num_frames}, '
                 f"max_skip={self.max_skip}, mode='{self.mode}')")
+
+
+@TRANSFORMS.register_module()
+class A2DFrameSample(RVOSFrameSample):
+    """Sample a clip around the annotated frame (ReferFormer's A2D/JHMDB
+    samplers) and record its position in ``valid_indices``.
+
+    - ``mode='train'``: the sampler of Ref-YouTube-VOS
+      (:meth:`RVOSFrameSample.sample_indices`) with the annotated frame as
+      anchor: the anchor, two local frames within ``max_skip`` and
+      ``num_frames - 3`` global frames, sorted.
+    - ``mode='test'``: the window ``[f - num_frames // 2, f + (num_frames +
+      1) // 2)`` centred on the annotated frame ``f``, out-of-range indices
+      replaced by the first / last frame (edge padding).
+
+    ``valid_indices`` is ``[clip.index(f)]``, the first position of the
+    annotated frame (a short video may repeat it).
+
+    Required Keys:
+
+    - video_frame_ids (list[str]), img_dir (str), img_suffix (str)
+    - anchor_idx (int): index of the annotated frame in ``video_frame_ids``.
+
+    Added Keys:
+
+    - frame_id, frame_idx, img_path (per-frame lists)
+    - valid_indices (list[int])
+
+    Args:
+        num_frames (int): Clip length. Defaults to 5 (ReferFormer's
+            ``--num_frames`` for training and evaluation).
+        max_skip (int): Largest distance of the local frames in training.
+            Defaults to 3.
+        mode (str): ``'train'`` or ``'test'``. Defaults to 'train'.
+    """
+
+    def window_indices(self, video_length: int, center: int) -> List[int]:
+        """Indices of the test window centred on ``center``.
+
+        Args:
+            video_length (int): Number of frames of the video.
+            center (int): Index of the annotated frame.
+
+        Returns:
+            list[int]: ``num_frames`` sorted indices in ``[0, n)``.
+        """
+        if not 0 <= center < video_length:
+            raise ValueError(f'annotated frame index {center} is out of '
+                             f'range for a video of {video_length} frames')
+        start = center - self.num_frames // 2
+        return [
+            min(max(i, 0), video_length - 1)
+            for i in range(start, start + self.num_frames)
+        ]
+
+    def transform(self, results: dict) -> dict:
+        """Sample the clip.
+
+        Args:
+            results (dict): Video-level data info of one sample.
+
+        Returns:
+            dict: ``results`` with the per-frame lists and
+            ``valid_indices``.
+        """
+        frame_ids = results['video_frame_ids']
+        anchor = results.get('anchor_idx')
+        if not isinstance(anchor, int):
+            raise ValueError(
+                f'A2DFrameSample needs the index of the annotated frame '
+                f'(anchor_idx) of video {results.get("video_id", "?")!r}, '
+                f'got {anchor!r}.')
+        if self.mode == 'test':
+            inds = self.window_indices(len(frame_ids), anchor)
+        else:
+            inds = self.sample_indices(len(frame_ids), anchor)
+        sampled = [frame_ids[i] for i in inds]
+        results['frame_idx'] = inds
+        results['frame_id'] = sampled
+        suffix = results.get('img_suffix', '.jpg')
+        results['img_path'] = [
+            fileio.join_path(results['img_dir'], f + suffix) for f in sampled
+        ]
+        results['valid_indices'] = [inds.index(anchor)]
+        return results

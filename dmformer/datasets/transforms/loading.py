@@ -64,6 +64,7 @@ and list the keys the wrapped transforms create in ``remapping``::
 ``VideoRandomSizeCrop`` (``augment.py``) package exactly this.
 """
 import io
+import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
@@ -576,6 +577,303 @@ class LoadMeViSAnnotations(BaseTransform):
         return (f'{self.__class__.__name__}('
                 f'skip_unannotated={self.skip_unannotated}, '
                 f'backend_args={self.backend_args})')
+
+
+# mask file formats understood by LoadA2DAnnotations
+A2D_H5 = 'a2d_h5'
+JHMDB_MAT = 'jhmdb_mat'
+
+
+def load_a2d_instance_masks(path: str) -> Tuple[np.ndarray, List[int]]:
+    """Read an A2D ``a2d_annotation_with_instances/<video>/<frame>.h5`` file.
+
+    The files are MATLAB v7.3 (HDF5) files: ``reMask`` holds the instance
+    masks stored column-major, i.e. (N, W, H), or (W, H) with a single
+    instance, and ``instance`` the N instance ids (MTTR's
+    ``a2d_sentences_dataset.py`` reads them the same way).
+
+    Args:
+        path (str): Local path of the ``.h5`` file (h5py needs a file).
+
+    Returns:
+        tuple[np.ndarray, list[int]]: bool masks of shape (N, H, W) and the
+        N instance ids.
+
+    Raises:
+        ImportError: h5py is not installed.
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is not HDF5, misses ``reMask``/``instance`` or
+            holds a different number of masks and ids.
+    """
+    try:
+        import h5py
+    except ImportError as e:
+        raise ImportError('Reading the A2D-Sentences masks (.h5) needs h5py: '
+                          '`pip install h5py`.') from e
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'A2D mask annotation {path!r} does not exist.')
+    try:
+        with h5py.File(path, 'r') as f:
+            missing = [k for k in ('reMask', 'instance') if k not in f]
+            if missing:
+                raise ValueError(f'A2D mask annotation {path!r} has no '
+                                 f'dataset {missing} (keys: {sorted(f)}).')
+            masks = np.array(f['reMask'])
+            ids = np.array(f['instance']).reshape(-1)
+    except OSError as e:
+        raise ValueError(f'Cannot read A2D mask annotation {path!r} (not an '
+                         f'HDF5 file): {e}') from e
+    if masks.ndim == 2:  # a single instance is stored without the N axis
+        masks = masks[None]
+    if masks.ndim != 3 or len(masks) != len(ids):
+        raise ValueError(
+            f'A2D mask annotation {path!r}: reMask of shape {masks.shape} '
+            f'does not hold one mask per instance id {ids.tolist()}.')
+    # (N, W, H) -> (N, H, W): MATLAB arrays are stored column-major
+    masks = masks.transpose(0, 2, 1) > 0
+    return masks, [int(i) for i in ids]
+
+
+def load_jhmdb_puppet_mask(path: str, frame_index: int) -> np.ndarray:
+    """Read one frame of a JHMDB ``puppet_mask.mat``.
+
+    Args:
+        path (str): Local path of ``puppet_mask.mat`` (MATLAB v5, key
+            ``part_mask`` of shape (H, W, T)).
+        frame_index (int): 0-based frame index along T.
+
+    Returns:
+        np.ndarray: bool mask of shape (H, W).
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file cannot be read, has no ``part_mask`` of 3
+            dimensions, or ``frame_index`` is out of range.
+    """
+    import scipy.io
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'JHMDB puppet mask {path!r} does not exist.')
+    try:
+        content = scipy.io.loadmat(path)
+    except Exception as e:  # scipy raises several types on bad files
+        raise ValueError(f'Cannot read JHMDB puppet mask {path!r} (not a '
+                         f'MATLAB file): {e}') from e
+    part_mask = content.get('part_mask')
+    if part_mask is None or np.ndim(part_mask) != 3:
+        raise ValueError(f'JHMDB puppet mask {path!r} has no (H, W, T) '
+                         '"part_mask" array.')
+    if not 0 <= frame_index < part_mask.shape[2]:
+        raise ValueError(
+            f'Frame index {frame_index} (0-based) is out of range for JHMDB '
+            f'puppet mask {path!r} with {part_mask.shape[2]} frames.')
+    return part_mask[:, :, frame_index] > 0
+
+
+@TRANSFORMS.register_module()
+class LoadA2DAnnotations(BaseTransform):
+    """Load the mask of the annotated frame of an A2D / JHMDB sample.
+
+    The mask of the referred actor is read from the sample's ``mask_file``:
+    an A2D ``.h5`` file (``mask_format='a2d_h5'``, the mask whose instance
+    id is ``obj_id``) or a JHMDB ``puppet_mask.mat`` (``'jhmdb_mat'``, frame
+    ``mask_frame_idx``). The frames of ``valid_indices`` get that mask, the
+    other frames an all-zero mask; boxes are tight boxes with mmdet's
+    pixel-edge convention (as :class:`LoadRVOSAnnotations`) and zeros where
+    the mask is empty, ``gt_valid`` is True where the mask is not empty.
+
+    Required Keys:
+
+    - mask_file (str), mask_format (str), obj_id (int),
+      mask_frame_idx (int, JHMDB), valid_indices (list[int])
+    - img_path (list[str]), ori_shape (list[tuple[int, int]], optional):
+      the masks must have the size of the frames.
+
+    Added Keys:
+
+    - gt_masks (list[BitmapMasks]), gt_bboxes (list[HorizontalBoxes]),
+      gt_valid (list[bool]); one entry per frame.
+
+    Args:
+        backend_args (dict, optional): File backend arguments; the mask
+            file is fetched to a local temporary file for non-local
+            backends. Defaults to None.
+
+    Raises:
+        FileNotFoundError: The mask file does not exist.
+        ValueError: The instance id is not in the ``.h5`` file, the mask
+            size differs from the frames, or a bad mask file.
+    """
+
+    def __init__(self, backend_args: Optional[dict] = None) -> None:
+        self.backend_args = backend_args
+
+    def _read_mask(self, results: dict, path: str) -> np.ndarray:
+        """Read the (H, W) bool mask of the annotated frame from ``path``."""
+        fmt = results.get('mask_format')
+        if fmt == A2D_H5:
+            masks, ids = load_a2d_instance_masks(path)
+            obj_id = int(results.get('obj_id', -1))
+            if obj_id not in ids:
+                raise ValueError(
+                    f'Instance {obj_id} of the expression '
+                    f'{results.get("text", "")!r} is not in A2D mask '
+                    f'annotation {path!r} (instances: {ids}).')
+            return masks[ids.index(obj_id)]
+        if fmt == JHMDB_MAT:
+            return load_jhmdb_puppet_mask(path, int(results['mask_frame_idx']))
+        raise ValueError(f'Unknown mask_format {fmt!r} for {path!r}; '
+                         f"expected '{A2D_H5}' or '{JHMDB_MAT}'.")
+
+    def _load(self, results: dict) -> np.ndarray:
+        """Read the mask, fetching it locally for remote backends."""
+        path = results.get('mask_file')
+        if path is None:
+            raise ValueError(f'Sample of video '
+                             f'{results.get("video_id", "?")!r} has no '
+                             'mask_file.')
+        backend = fileio.get_file_backend(path, backend_args=self.backend_args)
+        if isinstance(backend, fileio.LocalBackend):
+            return self._read_mask(results, path)
+        with backend.get_local_path(path) as local:
+            return self._read_mask(results, str(local))
+
+    def transform(self, results: dict) -> dict:
+        """Build the per-frame annotations.
+
+        Args:
+            results (dict): Result dict in the dict-of-lists convention.
+
+        Returns:
+            dict: ``results`` with ``gt_masks``, ``gt_bboxes`` and
+            ``gt_valid``.
+        """
+        img_paths = results.get('img_path')
+        if not isinstance(img_paths, (list, tuple)):
+            raise KeyError('LoadA2DAnnotations needs the per-frame img_path '
+                           'list; run A2DFrameSample first.')
+        num_frames = len(img_paths)
+        valid_indices = [int(i) for i in results.get('valid_indices', [])]
+        if not valid_indices or not all(0 <= i < num_frames
+                                        for i in valid_indices):
+            raise ValueError(f'valid_indices {valid_indices} do not index a '
+                             f'clip of {num_frames} frames.')
+        mask = self._load(results)
+        ori_shapes = results.get('ori_shape')
+        if isinstance(ori_shapes, (list, tuple)):
+            for i in valid_indices:
+                if tuple(ori_shapes[i]) != mask.shape:
+                    raise ValueError(
+                        f'Mask of {results["mask_file"]!r} has size '
+                        f'{mask.shape} but its frame {img_paths[i]!r} has '
+                        f'size {tuple(ori_shapes[i])}.')
+        h, w = mask.shape
+        empty = np.zeros((1, h, w), dtype=np.uint8)
+        annotated = mask[None].astype(np.uint8)
+        masks, bboxes, valid = [], [], []
+        for i in range(num_frames):
+            bitmap = BitmapMasks(annotated if i in valid_indices else empty, h,
+                                 w)
+            # tight box, x2/y2 = last index + 1 (mmdet convention)
+            bboxes.append(HorizontalBoxes.from_instance_masks(bitmap))
+            masks.append(bitmap)
+            valid.append(i in valid_indices and bool(mask.any()))
+        results['gt_masks'] = masks
+        results['gt_bboxes'] = bboxes
+        results['gt_valid'] = valid
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(backend_args={self.backend_args})'
+
+
+@TRANSFORMS.register_module()
+class LoadRefCOCOAnnotations(BaseTransform):
+    """Decode the referred object of a RefCOCO sample.
+
+    The mask is decoded from the COCO polygons / RLE with pycocotools (the
+    union of the sample's annotations), the box is the annotation box
+    clipped to the image (like the official ``ConvertCocoPolysToMask``;
+    ``box_from_mask=True`` uses the tight box of the mask instead). The
+    result follows the one-instance-per-frame convention of
+    :class:`~dmformer.datasets.transforms.LoadRVOSAnnotations`.
+
+    Required Keys:
+
+    - gt_anns (list[dict]): ``bbox`` (xyxy) and ``segmentation``.
+    - height, width (int)
+    - ori_shape (list[tuple[int, int]], optional): checked against
+      (height, width).
+
+    Added Keys:
+
+    - gt_masks (list[BitmapMasks]): one frame, one instance (1, H, W).
+    - gt_bboxes (list[HorizontalBoxes]): one frame, (1, 4).
+    - gt_valid (list[bool]): whether the mask is not empty.
+
+    Args:
+        box_from_mask (bool): Whether to use the tight box of the decoded
+            mask instead of the annotated box. Defaults to False.
+    """
+
+    def __init__(self, box_from_mask: bool = False) -> None:
+        self.box_from_mask = box_from_mask
+
+    def transform(self, results: dict) -> dict:
+        """Decode the mask and box.
+
+        Args:
+            results (dict): Result dict of :class:`RefCOCODataset`.
+
+        Returns:
+            dict: ``results`` with ``gt_masks``, ``gt_bboxes`` and
+            ``gt_valid`` (lists of one frame).
+        """
+        height, width = int(results['height']), int(results['width'])
+        where = (f'expression {results.get("exp_id", "?")!r} of '
+                 f'{results.get("video_id", "?")!r}')
+        ori_shape = results.get('ori_shape')
+        if isinstance(ori_shape, (list, tuple)) and len(ori_shape) and \
+                isinstance(ori_shape[0], (list, tuple)):
+            ori_shape = ori_shape[0]
+        if ori_shape is not None and tuple(ori_shape) != (height, width):
+            raise ValueError(
+                f'Image {results.get("img_path")!r} of {where} has size '
+                f'{tuple(ori_shape)} but the annotation file says '
+                f'{(height, width)}.')
+        anns: Sequence[dict] = results.get('gt_anns') or []
+        if not anns:
+            raise ValueError(f'{where} has no annotation (gt_anns).')
+        mask = np.zeros((height, width), dtype=np.uint8)
+        boxes = []
+        for ann in anns:
+            mask |= decode_coco_segmentation(ann['segmentation'], height,
+                                             width, where)
+            boxes.append(np.asarray(ann['bbox'], dtype=np.float32))
+        bitmap = BitmapMasks(mask[None], height, width)
+        valid = bool(mask.any())
+        if self.box_from_mask:
+            box = bitmap.get_bboxes('hbox')
+        else:
+            arr = np.stack(boxes)
+            # enclosing box of the (usually single) annotation
+            box = HorizontalBoxes(
+                np.concatenate([arr[:, :2].min(0), arr[:, 2:].max(0)])[None])
+        if not valid:
+            box = HorizontalBoxes(np.zeros((1, 4), dtype=np.float32))
+        results['gt_masks'] = [bitmap]
+        results['gt_bboxes'] = [box]
+        results['gt_valid'] = [valid]
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}('
+                f'box_from_mask={self.box_from_mask})')
+
+
+__all__ = [
+    'RefCOCODataset', 'LoadRefCOCOAnnotations', 'decode_coco_segmentation'
+]
 
 
 def _word_spans(text: str) -> List[Tuple[int, int]]:
