@@ -161,6 +161,8 @@ class A2DSentencesDataset(BaseRVOSDataset):
     def _load_labels(self) -> Tuple[Optional[str], dict]:
         """Stored subject labels (path or None, content)."""
         label_path = self._resolve_subject_label_file()
+        # read by parse_data_info (subject label errors name the file)
+        self._label_path = label_path
         if label_path is None:
             return None, {}
         labels = self._load_json(label_path, 'Subject label file')
@@ -172,32 +174,27 @@ class A2DSentencesDataset(BaseRVOSDataset):
     def _make_info(self, video_id: str, exp_id: str, obj_id: int, text: str,
                    frame_ids: List[str], anchor: int, img_dir: str,
                    mask_file: str, mask_format: str,
-                   mask_frame_idx: Optional[int], labels: dict,
-                   label_path: Optional[str]) -> dict:
-        """Assemble one data info (BaseRVOSDataset keys + mask keys)."""
-        where = f'video {video_id!r}, expression {exp_id!r}'
-        span = labels.get(video_id, {}).get(exp_id)
-        if span is not None:
-            span = self._check_span(span, text, where, label_path)
-        return dict(
-            video_id=video_id,
-            exp_id=exp_id,
-            obj_id=obj_id,
-            text=text,
-            ori_text=text,
-            category=None,
-            subject_span=span,
-            video_frame_ids=frame_ids,
-            video_length=len(frame_ids),
-            img_dir=img_dir,
-            ann_dir=None,
-            img_suffix=self.img_suffix,
-            ann_suffix=self.ann_suffix,
+                   mask_frame_idx: Optional[int], labels: dict) -> dict:
+        """One data info: :meth:`parse_data_info` of the base (caption,
+        subject label, ``obj_id``) plus the annotated frame and its mask
+        file."""
+        info = self.parse_data_info(
+            dict(
+                video_id=video_id,
+                exp_id=exp_id,
+                exp=dict(exp=text, obj_id=obj_id),
+                frame_ids=frame_ids,
+                img_dir=img_dir,
+                ann_dir=None,
+                objects=None,
+                subject_span=labels.get(video_id, {}).get(exp_id)))
+        info.update(
             anchor_idx=anchor,
             annotated_frame_id=frame_ids[anchor],
             mask_file=mask_file,
             mask_format=mask_format,
             mask_frame_idx=mask_frame_idx)
+        return info
 
     def _log_summary(self, data_list: Sequence[dict],
                      label_path: Optional[str]) -> None:
@@ -253,7 +250,7 @@ class A2DSentencesDataset(BaseRVOSDataset):
                 self._make_info(video_id, f'{frame_id}_{instance_id}',
                                 instance_id, text, frame_ids,
                                 frame_ids.index(frame_id), img_dir, mask_file,
-                                A2D_H5, None, labels, label_path))
+                                A2D_H5, None, labels))
         self._log_summary(data_list, label_path)
         return data_list
 
@@ -356,6 +353,6 @@ class JHMDBSentencesDataset(A2DSentencesDataset):
             data_list.append(
                 self._make_info(video_id, f'{frame_idx:05d}', 1, text,
                                 frame_ids, frame_idx - 1, img_dir, mask_file,
-                                JHMDB_MAT, frame_idx - 1, labels, label_path))
+                                JHMDB_MAT, frame_idx - 1, labels))
         self._log_summary(data_list, label_path)
         return data_list

@@ -44,6 +44,10 @@ class BaseRVOSDataset(BaseDataset):
 
     :meth:`load_data_list` reads only the JSON files and checks that video
     folders exist; it does no image I/O, so ``lazy_init=True`` is cheap.
+    Each expression goes through :meth:`parse_data_info` (caption, subject
+    label) and :meth:`parse_referent` (what it refers to): the hooks that
+    the other video datasets (Ref-DAVIS, MeViS, A2D/JHMDB-Sentences)
+    override or call, so every data info is built in one place.
 
     Args:
         ann_file (str): ``meta_expressions.json`` (relative to
@@ -111,6 +115,9 @@ class BaseRVOSDataset(BaseDataset):
         # an empty ``ann_path`` means "no annotations" (BaseDataset would
         # turn it into ``data_root`` itself)
         self._with_ann_prefix = bool(data_prefix.get('ann_path'))
+        # set by load_data_list, read by the parse hooks for messages
+        self._meta_path: Optional[str] = None
+        self._label_path: Optional[str] = None
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
 
     # ------------------------------------------------------------------
