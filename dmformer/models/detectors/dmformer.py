@@ -77,8 +77,15 @@ class DMFormer(BaseModel):
             than this many frames are segmented in consecutive clips of at
             most ``clip_len`` frames, each with its own query choice (the
             Ref-DAVIS protocol uses 36), so memory does not grow with video
-            length. None or no key: the whole video at once. Defaults to
-            None.
+            length. None or no key: the whole video at once.
+            ``reuse_visual`` (default True): consecutive calls on the same
+            frames (the expressions of one video, which the test loop runs
+            one after another) reuse the backbone and input-projection
+            features of the previous call instead of recomputing them;
+            the frames are compared tensor by tensor, so the masks are
+            exactly those of a fresh run. Only for a video of one clip and
+            one sample per call, and not with a backbone that reads the
+            text (RMHCA). Defaults to None.
         data_preprocessor (dict, optional): :class:`RVOSDataPreprocessor`.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -129,6 +136,26 @@ class DMFormer(BaseModel):
                                      or clip_len < 1):
             raise ValueError('test_cfg.clip_len must be a positive int or '
                              f'None, got {clip_len!r}')
+        # (frames, visual features) of the last single-clip predict call;
+        # dropped whenever the weights may change (training, loading)
+        self._visual_cache: Optional[Tuple[Tensor, Dict]] = None
+
+    def clear_visual_cache(self) -> None:
+        """Forget the visual features kept for the next predict call (see
+        ``test_cfg.reuse_visual``); needed only after changing the weights
+        in place by hand (training and ``load_state_dict`` clear it)."""
+        self._visual_cache = None
+
+    def train(self, mode: bool = True) -> 'DMFormer':
+        """Set the training mode; drops the kept visual features."""
+        self.clear_visual_cache()
+        return super().train(mode)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        """Load this module's own tensors (``load_state_dict``); drops the
+        kept visual features."""
+        self.clear_visual_cache()
+        super()._load_from_state_dict(*args, **kwargs)
 
     @property
     def with_subject_head(self) -> bool:
@@ -178,6 +205,7 @@ class DMFormer(BaseModel):
             dict[str, Tensor]: mask/box/class losses of every decoder layer
             and, with a subject perceptron, ``loss_subject``.
         """
+        self.clear_visual_cache()  # features of other weights
         inputs, frame_idx = self._select_valid_frames(inputs, data_samples)
         if frame_idx is not None:
             # supervise the annotated frames only (A2D/JHMDB-Sentences)
@@ -218,10 +246,20 @@ class DMFormer(BaseModel):
         # head was slower on CPU than running them in turn)
         share = inputs.shape[0] == 1 and len(data_samples) > 1 \
             and not self.with_lang_fusion
+        # the expressions of one video come one after another in testing:
+        # keep the visual features of a one-clip video for the next call
+        reuse = self.test_cfg.get('reuse_visual', True) \
+            and inputs.shape[0] == 1 and len(data_samples) == 1 \
+            and inputs.shape[1] <= clip_len and not self.with_lang_fusion
+        if not reuse:
+            self._visual_cache = None
         for start in range(0, inputs.shape[1], clip_len):
             clip = inputs[:, start:start + clip_len]
-            visual = self._extract_visual(clip, data_samples[:1], None) \
-                if share else None
+            visual = None
+            if reuse:
+                visual = self._cached_visual(clip, data_samples)
+            elif share:
+                visual = self._extract_visual(clip, data_samples[:1], None)
             # one call per sentence when sharing, else one for the batch
             calls = [[s] for s in data_samples] if share else [data_samples]
             clip_results, subject_spans = [], []
@@ -247,6 +285,20 @@ class DMFormer(BaseModel):
                 sample.set_metainfo(
                     dict(pred_subject=sample.metainfo['text'][start:end]))
         return data_samples
+
+    def _cached_visual(self, clip: Tensor, data_samples: SampleList) -> Dict:
+        """Visual features of ``clip`` (1, t, 3, H, W): those of the
+        previous call if it had exactly the same frames, else computed and
+        kept for the next call."""
+        cached = self._visual_cache
+        if cached is not None and cached[0].shape == clip.shape \
+                and cached[0].device == clip.device \
+                and torch.equal(cached[0], clip):
+            return cached[1]
+        self._visual_cache = None  # free the old features first
+        visual = self._extract_visual(clip, data_samples[:1], None)
+        self._visual_cache = (clip, visual)
+        return visual
 
     def _forward(self,
                  inputs: Tensor,

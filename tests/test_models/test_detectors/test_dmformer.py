@@ -201,3 +201,44 @@ def test_valid_indices_select_annotated_frames(default_model):
     batch['data_samples'][1].set_metainfo(dict(valid_indices=[2]))
     with pytest.raises(ValueError, match='same valid_indices'):
         model(**model.data_preprocessor(batch, True), mode='loss')
+
+
+def test_consecutive_calls_reuse_the_visual_features():
+    """The expressions of one video, run one after another (the test loop),
+    compute the backbone once; the masks and scores are those of a fresh
+    run, and new frames or new weights recompute the features."""
+    import numpy as np
+
+    from dmformer.apis import inference_clip, init_model
+
+    torch.manual_seed(0)
+    model = init_model('configs/dmformer/dmformer_tiny_synthetic.py')
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (40, 60, 3), np.uint8) for _ in range(2)]
+    other = [rng.integers(0, 256, (40, 60, 3), np.uint8) for _ in range(2)]
+    calls = []
+    handle = model.backbone.register_forward_hook(
+        lambda module, args, out: calls.append(args[0].shape[0]))
+    try:
+        inference_clip(model, frames, ['the red circle'])
+        kept = inference_clip(model, frames, ['a small blue square'])[0]
+        assert len(calls) == 1  # the second sentence reused the features
+        inference_clip(model, other, ['a small blue square'])
+        assert len(calls) == 2  # other frames: computed again
+        model.test_cfg['reuse_visual'] = False
+        fresh = inference_clip(model, frames, ['a small blue square'])[0]
+        assert len(calls) == 3 and model._visual_cache is None
+    finally:
+        handle.remove()
+        model.test_cfg.pop('reuse_visual')
+    assert torch.equal(kept.pred_instances.masks, fresh.pred_instances.masks)
+    assert torch.equal(kept.pred_instances.scores,
+                       fresh.pred_instances.scores)
+    # weights that may change drop the kept features
+    inference_clip(model, frames, ['the red circle'])
+    assert model._visual_cache is not None
+    model.load_state_dict(model.state_dict())
+    assert model._visual_cache is None
+    inference_clip(model, frames, ['the red circle'])
+    model.train()
+    assert model._visual_cache is None
