@@ -107,3 +107,25 @@ def test_benchmark_train_json(tmp_path):
     assert result['trainable_params'] > 0
     with pytest.raises(ValueError, match='positive'):
         bench_train.main([TINY_CFG, '--batch-size', '0'])
+
+
+def test_benchmark_inference_one_by_one(monkeypatch):
+    """--one-by-one runs N single-sentence calls on the same clip; only the
+    first of them runs the backbone (the test loop's reuse)."""
+    calls = []
+    from dmformer.models.detectors.dmformer import DMFormer
+    extract = DMFormer._extract_visual
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return extract(self, *args, **kwargs)
+
+    monkeypatch.setattr(DMFormer, '_extract_visual', counting)
+    result = bench_infer.main([
+        TINY_CFG, '--num-frames', '2', '--shape', '32', '48', '--repeat',
+        '1', '--warmup', '0', '--num-sentences', '3', '--one-by-one'
+    ])
+    # one timed run of 3 sentences + one of 1 sentence: 2 backbone runs
+    assert len(calls) == 2
+    assert result['one_by_one'] and result['num_sentences'] == 3
+    assert result['sentences_cost_ratio'] > 0

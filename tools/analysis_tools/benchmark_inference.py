@@ -7,7 +7,13 @@ sentence, ``--warmup`` untimed then ``--repeat`` timed times. With
 ``--num-sentences N`` the clip is segmented for N sentences in one call (as
 ``inference_clip`` and the demo do: the visual features are computed once
 and shared), and the one-sentence call is timed in the same run, so the
-cost ratio of N sentences to one is measured side by side.
+cost ratio of N sentences to one is measured side by side. With
+``--one-by-one`` the N sentences are instead N consecutive one-sentence
+calls on the same frames, as ``tools/test.py`` runs the expressions of a
+video (the model keeps the visual features of the previous call,
+``test_cfg.reuse_visual``; ``--cfg-options
+model.test_cfg.reuse_visual=False`` measures the cost without). Every
+timed run starts without kept features.
 
 ``--stages`` adds a per-stage report: the seconds of the text encoder,
 subject head, backbone, input projection, interaction neck, head (decoder,
@@ -381,6 +387,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='segment the clip for this many sentences in one call '
         f'(--text, then up to {len(MORE_TEXTS)} built-in ones) and report '
         'the cost ratio to one sentence')
+    parser.add_argument(
+        '--one-by-one',
+        action='store_true',
+        help='with --num-sentences N: N consecutive one-sentence calls on '
+        'the same clip (the test loop) instead of one call')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--json', help='write the results to this file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -421,10 +432,15 @@ def main(argv: Optional[List[str]] = None) -> Dict:
              for k in ('frame_ids', 'ori_shape', 'img_shape')})
 
     def run(num: int = args.num_sentences) -> None:
+        model.clear_visual_cache()  # no features kept from the last run
+        calls = [[s] for s in samples[:num]] if args.one_by_one \
+            else [samples[:num]]
         with torch.no_grad():
-            model.test_step(
-                dict(inputs=[frames],
-                     data_samples=[s.clone() for s in samples[:num]]))
+            for call in calls:
+                model.test_step(
+                    dict(
+                        inputs=[frames],
+                        data_samples=[s.clone() for s in call]))
 
     timer = StageTimer(model, args.device) if args.stages else None
     if timer is not None:
@@ -474,6 +490,7 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         peak_rss_mb=mem.peak_rss_mb,
         times=times,
         num_sentences=args.num_sentences,
+        one_by_one=args.one_by_one,
         seconds_one_sentence=one_sentence,
         sentences_cost_ratio=mean / one_sentence if one_sentence else None,
         stages=stages,
@@ -489,7 +506,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         ('frames / s', f'{result["frames_per_second"]:.2f}'),
         ('peak memory', f'{mem.peak_mb:.1f} MiB ({mem.method})'),
     ] + ([
-        ('sentences per call', str(args.num_sentences)),
+        ('sentences', f'{args.num_sentences} '
+         f'({"one per call" if args.one_by_one else "in one call"})'),
         ('s / clip, 1 sentence', f'{one_sentence:.4f}'),
         (f'cost of {args.num_sentences} sentences / 1',
          f'{result["sentences_cost_ratio"]:.2f}x'),
