@@ -69,7 +69,8 @@ model = dict(
         num_heads=8,
         feedforward_channels=3072,
         dropout=0.1,
-        loss_weight=2.0),
+        # token cross-entropy against the subject labels
+        loss_subject=dict(type='SubjectTokenLoss', loss_weight=2.0)),
     # two parallel branches, 2 x [VL fusion, deformable encoder layer,
     # BERT-style text layer] each, 256 -> 128 resizers, concatenated
     neck=dict(

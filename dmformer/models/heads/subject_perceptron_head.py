@@ -2,12 +2,11 @@
 from typing import Dict
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from dmformer.registry import MODELS
-from dmformer.utils import OptMultiConfig
+from dmformer.utils import ConfigType, OptMultiConfig
 from ..layers.bert_layer import BertStyleEncoderLayer
 
 
@@ -18,7 +17,8 @@ class SubjectPerceptronHead(BaseModule):
     One :class:`BertStyleEncoderLayer` on the resized word features followed
     by ``Linear(embed_dims, 2)``. :meth:`select` picks, among the noun
     chunks of each caption, the one whose most confident token has the
-    largest subject probability; :meth:`loss` is the token cross-entropy
+    largest subject probability; :meth:`loss` applies ``loss_subject`` (the
+    token cross-entropy, :class:`~dmformer.models.losses.SubjectTokenLoss`)
     against the (pseudo) subject labels.
 
     Args:
@@ -27,7 +27,8 @@ class SubjectPerceptronHead(BaseModule):
         feedforward_channels (int): FFN size of the BERT layer. Defaults to
             3072.
         dropout (float): Dropout of the BERT layer. Defaults to 0.1.
-        loss_weight (float): Weight of ``loss_subject``. Defaults to 2.0.
+        loss_subject (dict): Config of the token loss. Defaults to
+            ``SubjectTokenLoss`` with weight 2.0.
         layer_init_cfg (dict, optional): ``init_cfg`` of the BERT layer.
             Defaults to BERT's ``Normal(std=0.02)`` (see
             :class:`BertStyleEncoderLayer`); None keeps PyTorch defaults.
@@ -39,12 +40,13 @@ class SubjectPerceptronHead(BaseModule):
                  num_heads: int = 8,
                  feedforward_channels: int = 3072,
                  dropout: float = 0.1,
-                 loss_weight: float = 2.0,
+                 loss_subject: ConfigType = dict(
+                     type='SubjectTokenLoss', loss_weight=2.0),
                  layer_init_cfg: OptMultiConfig = dict(
                      type='Normal', layer='Linear', std=0.02, bias=0.),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.loss_weight = loss_weight
+        self.loss_subject = MODELS.build(loss_subject)
         self.encoder_layer = BertStyleEncoderLayer(
             embed_dims=embed_dims,
             num_heads=num_heads,
@@ -115,37 +117,15 @@ class SubjectPerceptronHead(BaseModule):
 
     def loss(self, logits: Tensor, word_pad_mask: Tensor,
              gt_labels: Tensor) -> Dict[str, Tensor]:
-        """Subject cross-entropy loss.
-
-        Per caption, the CE is averaged over its labelled tokens; the loss is
-        the mean over the captions that have labels (the official loss is
-        summed over the batch instead), times ``loss_weight``.
+        """Subject loss (``loss_subject``) of a batch of captions.
 
         Args:
             logits (Tensor): (B, L, 2).
-            word_pad_mask (Tensor): Bool (B, L), True = padding (padding
-                tokens are ignored whatever their label).
+            word_pad_mask (Tensor): Bool (B, L), True = padding.
             gt_labels (Tensor): Long (B, L) in {0, 1, -100}; -100 = ignored.
 
         Returns:
-            dict: ``loss_subject`` (scalar Tensor). When no caption has a
-            label it is a zero that still depends on ``logits`` (so DDP sees
-            the parameters used).
+            dict: ``loss_subject`` (scalar Tensor).
         """
-        if gt_labels.shape != logits.shape[:2]:
-            raise ValueError(f'gt_labels shape {tuple(gt_labels.shape)} does '
-                             f'not match logits {tuple(logits.shape)}')
-        labels = gt_labels.masked_fill(word_pad_mask, -100)
-        ce = F.cross_entropy(
-            logits.float().flatten(0, 1),
-            labels.flatten(),
-            ignore_index=-100,
-            reduction='none').view_as(labels)
-        labelled = labels != -100
-        num_tokens = labelled.sum(-1)
-        per_sample = ce.sum(-1) / num_tokens.clamp(min=1)
-        has_label = (num_tokens > 0).to(per_sample.dtype)
-        loss = (per_sample * has_label).sum() / has_label.sum().clamp(min=1)
-        # keep a (zero) dependency on the logits for DDP when no label
-        loss = loss + logits.sum() * 0.
-        return dict(loss_subject=loss * self.loss_weight)
+        return dict(
+            loss_subject=self.loss_subject(logits, word_pad_mask, gt_labels))

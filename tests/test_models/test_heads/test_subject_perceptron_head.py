@@ -15,8 +15,8 @@ def _logits_from_probs(p):
 def test_subject_head_params_and_forward():
     head = SubjectPerceptronHead()
     assert sum(p.numel() for p in head.parameters()) == 1840898
-    small = SubjectPerceptronHead(embed_dims=16, num_heads=2,
-                                  feedforward_channels=32).eval()
+    small = SubjectPerceptronHead(
+        embed_dims=16, num_heads=2, feedforward_channels=32).eval()
     feats = torch.randn(2, 5, 16)
     pad = torch.tensor([[False] * 3 + [True] * 2, [False] * 5])
     logits = small(feats, pad)
@@ -35,9 +35,9 @@ def test_subject_head_select():
     pad = torch.tensor([[False] * 7, [False] * 6 + [True],
                         [False] * 5 + [True] * 2])
     spans = torch.tensor([
-        [[1, 2], [2, 4], [4, 6]],   # max probs 0.2, 0.9, 0.9 -> tie
-        [[1, 3], [3, 5], [0, 0]],   # 0.2, 0.4 -> chunk 1
-        [[1, 3], [3, 4], [0, 0]],   # chunk 1 (0.95) is invalid
+        [[1, 2], [2, 4], [4, 6]],  # max probs 0.2, 0.9, 0.9 -> tie
+        [[1, 3], [3, 5], [0, 0]],  # 0.2, 0.4 -> chunk 1
+        [[1, 3], [3, 4], [0, 0]],  # chunk 1 (0.95) is invalid
     ])
     valid = torch.tensor([[True, True, True], [True, True, False],
                           [True, False, False]])
@@ -45,15 +45,15 @@ def test_subject_head_select():
     assert span.tolist() == [[2, 4], [3, 5], [1, 3]]
     # no valid chunk -> the whole caption
     span = head.select(
-        _logits_from_probs(probs), pad, spans,
-        torch.zeros_like(valid))
+        _logits_from_probs(probs), pad, spans, torch.zeros_like(valid))
     assert span.tolist() == [[0, 7], [0, 6], [0, 5]]
     with pytest.raises(ValueError, match='chunk_spans'):
         head.select(_logits_from_probs(probs), pad, spans[:2], valid[:2])
 
 
 def test_subject_head_loss():
-    head = SubjectPerceptronHead(16, 2, 32, loss_weight=2.0)
+    head = SubjectPerceptronHead(
+        16, 2, 32, loss_subject=dict(type='SubjectTokenLoss', loss_weight=2.0))
     torch.manual_seed(0)
     logits = torch.randn(3, 4, 2, requires_grad=True)
     pad = torch.tensor([[False] * 4, [False] * 4, [False] * 2 + [True] * 2])
