@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from dmformer.testing import load_script
+from dmformer.datasets.synthetic_rvos import make_synthetic_rvos
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'configs/dmformer/dmformer_tiny_synthetic-mevis.py')
@@ -29,9 +29,8 @@ def _run(args, timeout=600):
 
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
-    tool = load_script('tools/dataset_converters/make_synthetic_rvos.py')
     root = str(tmp_path_factory.mktemp('synthetic-mevis'))
-    tool.make_synthetic_rvos(
+    make_synthetic_rvos(
         root,
         num_train=2,
         num_valid=2,

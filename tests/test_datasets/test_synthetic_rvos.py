@@ -10,19 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dmformer.datasets import synthetic_rvos as msr
 from dmformer.testing import load_script
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SCRIPT = osp.join(ROOT, 'tools', 'dataset_converters',
-                  'make_synthetic_rvos.py')
 SIZE, FRAMES = 64, 4
-
-
-def _load_tool():
-    return load_script(SCRIPT)
-
-
-msr = _load_tool()
+# the command line (tools/dataset_converters/make_synthetic_rvos.py)
+tool = load_script('tools/dataset_converters/make_synthetic_rvos.py')
 
 
 def _generate(out_dir, seed=0, **kwargs):
@@ -336,12 +329,12 @@ def test_overwrite_guard(tmp_path, capsys):
     args = ['--out', str(out), '--num-train', '1', '--num-valid', '0',
             '--num-frames', '2', '--size', '64']
     with pytest.raises(SystemExit, match='not empty'):
-        msr.main(args)
-    msr.main(args + ['--overwrite'])
+        tool.main(args)
+    tool.main(args + ['--overwrite'])
     assert 'wrote' in capsys.readouterr().out
     stale = out / 'train' / 'JPEGImages' / 'stale_video'
     stale.mkdir()
-    msr.main(args + ['--overwrite'])
+    tool.main(args + ['--overwrite'])
     assert not stale.exists() and (out / 'notes.txt').exists()
     info = _load(out / 'synthetic_rvos_info.json')
     assert info['args']['num_train'] == 1
@@ -352,14 +345,14 @@ def test_overwrite_guard(tmp_path, capsys):
     (real / 'train' / 'JPEGImages').mkdir(parents=True)
     (real / 'meta_expressions').mkdir()
     with pytest.raises(SystemExit, match='not a dataset written by this'):
-        msr.main(['--out', str(real)] + args[2:] + ['--overwrite'])
+        tool.main(['--out', str(real)] + args[2:] + ['--overwrite'])
     assert (real / 'train' / 'JPEGImages').is_dir()
 
     # an interrupted run (images written, no info file yet) is ours: a
     # later --overwrite cleans it up
     os.remove(out / 'synthetic_rvos_info.json')
     (out / '.synthetic_rvos_in_progress').write_text('')
-    msr.main(args + ['--overwrite'])
+    tool.main(args + ['--overwrite'])
     assert (out / 'synthetic_rvos_info.json').is_file()
     assert not (out / '.synthetic_rvos_in_progress').exists()
 
@@ -637,7 +630,7 @@ def test_ytvos_layout_unchanged(tmp_path):
 
 
 def test_mevis_cli_and_overwrite(tmp_path, capsys):
-    assert msr.parse_args([]).layout == 'ytvos'
+    assert tool.parse_args([]).layout == 'ytvos'
     out = tmp_path / 'out'
     out.mkdir()
     (out / 'notes.txt').write_text('keep me')
@@ -645,18 +638,18 @@ def test_mevis_cli_and_overwrite(tmp_path, capsys):
             '--num-test', '1', '--num-frames', '2', '--size', '64',
             '--layout', 'mevis']
     with pytest.raises(SystemExit, match='not empty'):
-        msr.main(args)
-    msr.main(args + ['--overwrite'])
+        tool.main(args)
+    tool.main(args + ['--overwrite'])
     printed = capsys.readouterr().out
     assert 'mevis' in printed and 'multi-object' in printed
     assert 'valid_u: 1 videos' in printed
     stale = out / 'valid_u' / 'JPEGImages' / 'stale_video'
     stale.mkdir()
-    msr.main(args + ['--overwrite'])
+    tool.main(args + ['--overwrite'])
     assert not stale.exists() and (out / 'notes.txt').exists()
     assert (out / 'valid_u' / 'mask_dict.json').is_file()
     # back to the default layout: the mevis outputs are cleaned up
-    msr.main(args[:6] + ['--num-frames', '2', '--size', '64', '--overwrite'])
+    tool.main(args[:6] + ['--num-frames', '2', '--size', '64', '--overwrite'])
     assert sorted(os.listdir(out)) == [
         'meta_expressions', 'notes.txt', 'synthetic_rvos_info.json',
         'train', 'valid'
@@ -665,13 +658,13 @@ def test_mevis_cli_and_overwrite(tmp_path, capsys):
         'Annotations', 'JPEGImages', 'meta.json'
     ]
     with pytest.raises(SystemExit, match='mevis layout only'):
-        msr.main(args[:6] + ['--num-test', '2', '--overwrite'])
+        tool.main(args[:6] + ['--num-test', '2', '--overwrite'])
     with pytest.raises(SystemExit):
-        msr.main(args[:6] + ['--layout', 'davis'])
+        tool.main(args[:6] + ['--layout', 'davis'])
 
     # a real MeViS root (no synthetic_rvos_info.json) is never deleted
     real = tmp_path / 'mevis'
     (real / 'valid_u' / 'JPEGImages').mkdir(parents=True)
     with pytest.raises(SystemExit, match='not a dataset written by this'):
-        msr.main(['--out', str(real)] + args[2:] + ['--overwrite'])
+        tool.main(['--out', str(real)] + args[2:] + ['--overwrite'])
     assert (real / 'valid_u' / 'JPEGImages').is_dir()
