@@ -214,6 +214,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='short side of the model input; default: the config\'s')
     parser.add_argument('--device', default='cpu')
     parser.add_argument(
+        '--amp',
+        nargs='?',
+        const='fp16',
+        choices=['fp16', 'bf16'],
+        help='run the network under autocast (default fp16)')
+    parser.add_argument(
         '--no-video', action='store_true', help='skip overlay.mp4')
     parser.add_argument(
         '--overwrite',
@@ -262,7 +268,10 @@ def main(argv=None) -> int:
         args.config,
         args.checkpoint,
         device=args.device,
-        strict=not args.allow_partial_checkpoint)
+        strict=not args.allow_partial_checkpoint,
+        cfg_options=None if args.amp is None else {
+            'model.test_cfg.amp': args.amp
+        })
 
     mask_dirs = [osp.join(args.out_dir, 'masks', str(i))
                  for i in range(len(texts))]

@@ -37,6 +37,13 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help='evaluate a checkpoint that lacks some of the model\'s '
         'parameters or has others (default: refuse it)')
+    parser.add_argument(
+        '--amp',
+        nargs='?',
+        const='fp16',
+        choices=['fp16', 'bf16'],
+        help='run the network under autocast (default fp16; masks and '
+        'scores are post-processed in float32)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -71,6 +78,8 @@ def main() -> None:
     use_gloo_without_cuda(cfg)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.amp is not None:
+        cfg.merge_from_dict({'model.test_cfg.amp': args.amp})
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

@@ -85,15 +85,17 @@ def test_mevis_train_test_valid(tmp_path, data_root):
     jf = float(re.search(r"'mevis/J&F': ([0-9.]+)", out).group(1))
     assert 0 <= jf <= 100
 
-    # valid: no ground truth, a complete zip of every listed frame
+    # valid: no ground truth, a complete zip of every listed frame (under
+    # bf16 autocast: tools/test.py --amp)
     test_dir = str(tmp_path / 'test_valid')
     out = _run([
         sys.executable, 'tools/test.py', CFG_VALID, ckpt, '--work-dir',
-        test_dir, '--cfg-options', 'load_from=None',
+        test_dir, '--amp', 'bf16', '--cfg-options', 'load_from=None',
         f'test_dataloader.dataset.data_root={data_root}',
         f'test_evaluator.meta_file={data_root}valid/meta_expressions.json'
     ])
     assert 'mevis/J&F' not in out
+    assert "amp='bf16'" in out  # the model config the runner logged
     zips = glob.glob(
         osp.join(test_dir, '*', 'MeViSSubmissionMetric', 'submission.zip'))
     assert len(zips) == 1, zips

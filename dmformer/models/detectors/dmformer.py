@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+import contextlib
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
@@ -12,6 +13,18 @@ from dmformer.structures import RVOSDataSample
 from dmformer.utils.typing_utils import ConfigType, OptConfigType
 
 SampleList = List[RVOSDataSample]
+
+
+def _to_float32(obj):
+    """Cast the floating tensors in nested lists / tuples / dicts to
+    float32 (the outputs of an autocast forward)."""
+    if isinstance(obj, Tensor):
+        return obj.float() if obj.is_floating_point() else obj
+    if isinstance(obj, dict):
+        return {k: _to_float32(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_float32(v) for v in obj)
+    return obj
 
 
 @MODELS.register_module()
@@ -85,10 +98,17 @@ class DMFormer(BaseModel):
             the frames are compared tensor by tensor, so the masks are
             exactly those of a fresh run. Only for a video of one clip and
             one sample per call, and not with a backbone that reads the
-            text (RMHCA). Defaults to None.
+            text (RMHCA). ``amp`` (``'fp16'``, ``'bf16'`` or None):
+            run the network under ``torch.autocast`` with this dtype (on
+            CPU or CUDA); the outputs are cast back to float32 before the
+            post-processing (query choice, upsampling, threshold).
+            Defaults to None.
         data_preprocessor (dict, optional): :class:`RVOSDataPreprocessor`.
         init_cfg (dict, optional): Initialisation config.
     """
+
+    #: ``test_cfg.amp`` -> autocast dtype
+    AMP_DTYPES = {None: None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
     def __init__(self,
                  backbone: ConfigType,
@@ -136,9 +156,14 @@ class DMFormer(BaseModel):
                                      or clip_len < 1):
             raise ValueError('test_cfg.clip_len must be a positive int or '
                              f'None, got {clip_len!r}')
-        # (frames, visual features) of the last single-clip predict call;
+        amp = self.test_cfg.get('amp')
+        if amp not in self.AMP_DTYPES:
+            raise ValueError("test_cfg.amp must be None, 'fp16' or 'bf16', "
+                             f'got {amp!r}')
+        # (frames, amp, visual features) of the last single-clip predict call;
         # dropped whenever the weights may change (training, loading)
-        self._visual_cache: Optional[Tuple[Tensor, Dict]] = None
+        self._visual_cache: Optional[Tuple[Tensor, Optional[str],
+                                           Dict]] = None
 
     def clear_visual_cache(self) -> None:
         """Forget the visual features kept for the next predict call (see
@@ -253,20 +278,25 @@ class DMFormer(BaseModel):
             and inputs.shape[1] <= clip_len and not self.with_lang_fusion
         if not reuse:
             self._visual_cache = None
+        amp = self._autocast(inputs.device)
         for start in range(0, inputs.shape[1], clip_len):
             clip = inputs[:, start:start + clip_len]
             visual = None
-            if reuse:
-                visual = self._cached_visual(clip, data_samples)
-            elif share:
-                visual = self._extract_visual(clip, data_samples[:1], None)
+            with amp:
+                if reuse:
+                    visual = self._cached_visual(clip, data_samples)
+                elif share:
+                    visual = self._extract_visual(clip, data_samples[:1],
+                                                  None)
             # one call per sentence when sharing, else one for the batch
             calls = [[s] for s in data_samples] if share else [data_samples]
             clip_results, subject_spans = [], []
             for samples in calls:
-                outs = self.forward_features(clip, samples, visual)
+                with amp:
+                    outs = self.forward_features(clip, samples, visual)
+                # post-processing in float32 (a no-op without amp)
                 clip_results += self.head.predict(
-                    outs['head_outs'], samples, rescale=rescale)
+                    _to_float32(outs['head_outs']), samples, rescale=rescale)
                 spans = outs['subject_char_spans']
                 subject_spans = None if spans is None else \
                     subject_spans + spans
@@ -286,18 +316,25 @@ class DMFormer(BaseModel):
                     dict(pred_subject=sample.metainfo['text'][start:end]))
         return data_samples
 
+    def _autocast(self, device: torch.device):
+        """``torch.autocast`` context of ``test_cfg.amp`` (or a no-op)."""
+        dtype = self.AMP_DTYPES[self.test_cfg.get('amp')]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=dtype)
+
     def _cached_visual(self, clip: Tensor, data_samples: SampleList) -> Dict:
         """Visual features of ``clip`` (1, t, 3, H, W): those of the
-        previous call if it had exactly the same frames, else computed and
-        kept for the next call."""
-        cached = self._visual_cache
+        previous call if it had exactly the same frames (and AMP setting),
+        else computed and kept for the next call."""
+        cached, amp = self._visual_cache, self.test_cfg.get('amp')
         if cached is not None and cached[0].shape == clip.shape \
-                and cached[0].device == clip.device \
+                and cached[0].device == clip.device and cached[1] == amp \
                 and torch.equal(cached[0], clip):
-            return cached[1]
+            return cached[2]
         self._visual_cache = None  # free the old features first
         visual = self._extract_visual(clip, data_samples[:1], None)
-        self._visual_cache = (clip, visual)
+        self._visual_cache = (clip, amp, visual)
         return visual
 
     def _forward(self,
