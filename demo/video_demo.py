@@ -262,7 +262,10 @@ def main(argv=None) -> int:
 
     from dmformer.apis import inference_clip, init_model
     from dmformer.utils import tune_glibc_malloc
-    from dmformer.visualization import frame_with_legend, make_strip
+    from dmformer.visualization import RVOSLocalVisualizer
+
+    # frames are BGR here (cv2); the visualizer takes and returns RGB
+    visualizer = RVOSLocalVisualizer.get_instance('dmformer_demo')
     tune_glibc_malloc()  # faster CPU inference; DMFORMER_MALLOPT=0 disables
     model = init_model(
         args.config,
@@ -312,8 +315,10 @@ def main(argv=None) -> int:
                     for i in range(len(texts)):
                         strip_masks[i].append(masks[i][t])
                 frame_index += 1
-                vis = frame_with_legend(frame, [m[t] for m in masks],
-                                        entries)
+                vis = np.ascontiguousarray(
+                    visualizer.draw_frame(frame[..., ::-1],
+                                          [m[t] for m in masks],
+                                          entries)[..., ::-1])
                 cv2.imwrite(osp.join(args.out_dir, 'overlay', f'{fid}.jpg'),
                             vis)
                 if not args.no_video:
@@ -349,8 +354,9 @@ def main(argv=None) -> int:
                          mean_scores[i]) for i in range(len(texts))
         ]
         strip_path = osp.join(args.out_dir, 'strip.png')
-        cv2.imwrite(strip_path,
-                    make_strip(strip_frames, strip_masks, titles, strip_ids))
+        strip = visualizer.draw_strip([f[..., ::-1] for f in strip_frames],
+                                      strip_masks, titles, strip_ids)
+        cv2.imwrite(strip_path, np.ascontiguousarray(strip[..., ::-1]))
     print(f'\nmasks: {osp.join(args.out_dir, "masks")}/<sentence>/'
           f'<frame>.png\noverlay frames: {osp.join(args.out_dir, "overlay")}'
           + ('' if args.no_video else f'\noverlay video: {video_path}')

@@ -8,6 +8,7 @@ Example:
 import argparse
 import os
 import os.path as osp
+from typing import Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -38,6 +39,13 @@ def parse_args() -> argparse.Namespace:
         help='evaluate a checkpoint that lacks some of the model\'s '
         'parameters or has others (default: refuse it)')
     parser.add_argument(
+        '--show-dir',
+        help='draw every prediction (a strip of frames, ground truth above '
+        'prediction) into <work-dir>/<timestamp>/SHOW_DIR/<video>/'
+        '<exp_id>.jpg')
+    parser.add_argument(
+        '--show', action='store_true', help='show the drawings in a window')
+    parser.add_argument(
         '--amp',
         nargs='?',
         const='fp16',
@@ -64,6 +72,24 @@ def _put_outputs_in_run_dir(runner) -> None:
                   f'{metric.outfile_prefix}')
 
 
+def trigger_visualization_hook(cfg: Config, show_dir: Optional[str],
+                               show: bool) -> None:
+    """Turn on the config's ``RVOSVisualizationHook`` (as mmdet's
+    ``tools/test.py`` does with its ``DetVisualizationHook``)."""
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise ValueError(
+            f'{cfg.filename}: --show-dir/--show need '
+            "default_hooks.visualization (type='RVOSVisualizationHook'), as "
+            'in configs/_base_/default_runtime.py')
+    hook['draw'] = True
+    if show:
+        hook['show'] = True
+        hook['wait_time'] = 2
+    if show_dir:
+        hook['test_out_dir'] = show_dir
+
+
 def main() -> None:
     args = parse_args()
     if not osp.isfile(args.checkpoint):
@@ -80,6 +106,8 @@ def main() -> None:
         cfg.merge_from_dict(args.cfg_options)
     if args.amp is not None:
         cfg.merge_from_dict({'model.test_cfg.amp': args.amp})
+    if args.show_dir or args.show:
+        trigger_visualization_hook(cfg, args.show_dir, args.show)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

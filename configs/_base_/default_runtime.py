@@ -6,6 +6,8 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # off by default; tools/test.py --show-dir DIR turns it on
+    visualization=dict(type='RVOSVisualizationHook', draw=False),
 )
 # random states saved with every checkpoint and restored by --resume, so a
 # resumed run repeats the uninterrupted one step for step
@@ -19,7 +21,7 @@ env_cfg = dict(
 
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(
-    type='Visualizer', vis_backends=vis_backends, name='visualizer')
+    type='RVOSLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 
 log_level = 'INFO'

@@ -85,7 +85,7 @@ def test_train_resume_test(tmp_path, data_root):
     test_dir = str(tmp_path / 'test')
     out = _run([
         sys.executable, 'tools/test.py', CFG, ckpt, '--work-dir', test_dir,
-        '--cfg-options'
+        '--show-dir', 'vis', '--cfg-options'
     ] + _data_options(data_root, 2))
     for key in ('ref_ytvos/J:', 'ref_ytvos/F:', 'ref_ytvos/J&F:'):
         assert key in out
@@ -110,6 +110,12 @@ def test_train_resume_test(tmp_path, data_root):
     with zipfile.ZipFile(zip_path) as zf:
         names = {n for n in zf.namelist() if n.endswith('.png')}
     assert names == expected
+    # --show-dir: one picture per expression in the run's folder
+    pictures = glob.glob(osp.join(test_dir, '*', 'vis', '*', '*.jpg'))
+    assert sorted(osp.relpath(p, osp.dirname(osp.dirname(p)))
+                  for p in pictures) == sorted(
+                      f'{vid}/{exp}.jpg' for vid, v in meta['videos'].items()
+                      for exp in v['expressions'])
 
 
 def test_test_tool_rejects_missing_checkpoint(tmp_path):
