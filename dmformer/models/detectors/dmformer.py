@@ -358,13 +358,17 @@ class DMFormer(BaseModel):
                          inputs: Tensor,
                          data_samples: SampleList,
                          visual: Optional[Dict] = None) -> Dict:
-        """Run text encoder, backbone, subject selection, neck and head.
+        """Run the stages: :meth:`forward_text` -> :meth:`select_subject`
+        -> :meth:`extract_feat` -> :meth:`forward_transformer` (the
+        decoupled interaction, :meth:`forward_encoder`, then the decoder and
+        mask heads, :meth:`forward_decoder`). Each stage takes and returns
+        dicts and can be overridden.
 
         Args:
             inputs (Tensor): (b, t, 3, H, W); or (1, t, 3, H, W) with several
                 samples: several sentences on the same clip.
             data_samples (list[:obj:`RVOSDataSample`]): b samples.
-            visual (dict, optional): Precomputed :meth:`_extract_visual`
+            visual (dict, optional): Precomputed :meth:`extract_feat`
                 outputs of these b videos (text-free backbone only);
                 skips the backbone and the input projection
                 (:meth:`predict` shares them between the sentences of a
@@ -377,7 +381,6 @@ class DMFormer(BaseModel):
         if inputs.dim() != 5:
             raise ValueError('DMFormer expects inputs of shape '
                              f'(b, t, 3, H, W), got {tuple(inputs.shape)}')
-        num_frames = inputs.shape[1]
         bs = len(data_samples) if data_samples is not None else 0
         if bs == 0 or inputs.shape[0] not in (1, bs):
             raise ValueError('DMFormer needs one data sample (with the '
@@ -385,90 +388,179 @@ class DMFormer(BaseModel):
                              'samples for one video.')
         if inputs.shape[0] != bs:  # one clip, several sentences
             inputs = inputs.expand(bs, *inputs.shape[1:])
+        text_dict = self.forward_text(data_samples)
+        subject_dict = self.select_subject(text_dict, data_samples)
+        if visual is None:
+            visual = self.extract_feat(inputs, data_samples, text_dict)
+        head_outs = self.forward_transformer(visual, text_dict, subject_dict,
+                                             data_samples, inputs.shape[1])
+        return dict(
+            head_outs=head_outs,
+            text=text_dict['text'],
+            subject_logits=subject_dict['subject_logits'],
+            subject_char_spans=subject_dict['subject_char_spans'])
+
+    def forward_text(self, data_samples: SampleList) -> Dict:
+        """Encode the expressions (mmdet's ``language_model`` step).
+
+        Args:
+            data_samples (list[:obj:`RVOSDataSample`]): b samples with
+                ``text`` in their metainfo.
+
+        Returns:
+            dict: ``texts`` (list[str]), ``text`` (the text encoder's
+            outputs: ``word_feats`` (b, L, C), ``word_pad_mask`` (b, L)
+            bool with True = padding, ``sentence_feat`` (b, C), token
+            ``offsets``), and ``word_feats``, ``word_pad_mask``,
+            ``text_pos`` (b, L, C) sine positions.
+        """
         texts = [self._get_text(sample) for sample in data_samples]
-
-        # ---- text ----
         text = self.text_encoder(texts)
-        word_feats = text['word_feats']  # (b, L, C)
-        word_pad_mask = text['word_pad_mask']  # (b, L) bool, True = pad
-        text_pos = self.text_positional_encoding(word_pad_mask)  # (b, L, C)
-
-        # ---- subject perceptron ----
-        subject_logits, subject_span, subject_char_spans = None, None, None
-        if self.with_subject_head:
-            from ..utils.noun_chunks import token_span_to_char_span
-            subject_logits = self.subject_head(word_feats, word_pad_mask)
-            chunk_spans, chunk_valid = self._noun_chunk_token_spans(
-                data_samples, texts, text['offsets'], word_pad_mask)
-            subject_span = self.subject_head.select(subject_logits,
-                                                    word_pad_mask,
-                                                    chunk_spans, chunk_valid)
-            # one host transfer for the batch (reporting only)
-            subject_char_spans = [
-                tuple(span) for span in token_span_to_char_span(
-                    subject_span, text['offsets'], word_pad_mask).tolist()
-            ]
-
-        # ---- vision ----
-        lang = dict(
-            word_feats=word_feats,
+        word_pad_mask = text['word_pad_mask']
+        return dict(
+            texts=texts,
+            text=text,
+            word_feats=text['word_feats'],
             word_pad_mask=word_pad_mask,
-            text_pos=text_pos)
-        clip_groups = None if visual is not None else self._clip_groups(
-            inputs, data_samples)
-        if visual is not None:
-            pass
-        elif clip_groups is None:
-            visual = self._extract_visual(inputs, data_samples, lang)
-        else:
-            visual = self._merge_clip_groups(
-                [(idx,
-                  self._extract_visual(
-                      inputs[idx, :, :, :pad_h, :pad_w],
-                      [data_samples[i] for i in idx],
-                      {k: v[idx]
-                       for k, v in lang.items()}))
-                 for (pad_h, pad_w), idx in clip_groups], bs, num_frames)
-        proj_feats = visual['proj_feats']
-        proj_masks = visual['proj_masks']
-        proj_pos = visual['proj_pos']
+            text_pos=self.text_positional_encoding(word_pad_mask))
 
-        # ---- decoupled interaction ----
-        neck_outs = self.neck(
-            mlvl_feats=proj_feats,
-            mlvl_pad_masks=proj_masks,
-            mlvl_pos=proj_pos,
-            word_feats=word_feats,
-            word_pad_mask=word_pad_mask,
-            text_pos=text_pos,
-            sentence_feat=text['sentence_feat'],
+    def select_subject(self, text_dict: Dict,
+                       data_samples: SampleList) -> Dict:
+        """Choose the subject phrase with the subject perceptron.
+
+        Args:
+            text_dict (dict): Outputs of :meth:`forward_text`.
+            data_samples (list[:obj:`RVOSDataSample`]): With the
+                ``noun_chunks`` candidates in their metainfo.
+
+        Returns:
+            dict: ``subject_logits`` (b, L, 2), ``subject_span`` (b, 2)
+            token span and ``subject_char_spans`` (list of character
+            spans); all None without a subject perceptron.
+        """
+        if not self.with_subject_head:
+            return dict(
+                subject_logits=None,
+                subject_span=None,
+                subject_char_spans=None)
+        from ..utils.noun_chunks import token_span_to_char_span
+        text, word_pad_mask = text_dict['text'], text_dict['word_pad_mask']
+        subject_logits = self.subject_head(text_dict['word_feats'],
+                                           word_pad_mask)
+        chunk_spans, chunk_valid = self._noun_chunk_token_spans(
+            data_samples, text_dict['texts'], text['offsets'], word_pad_mask)
+        subject_span = self.subject_head.select(subject_logits, word_pad_mask,
+                                                chunk_spans, chunk_valid)
+        # one host transfer for the batch (reporting only)
+        subject_char_spans = [
+            tuple(span) for span in token_span_to_char_span(
+                subject_span, text['offsets'], word_pad_mask).tolist()
+        ]
+        return dict(
+            subject_logits=subject_logits,
             subject_span=subject_span,
+            subject_char_spans=subject_char_spans)
+
+    def extract_feat(self,
+                     inputs: Tensor,
+                     data_samples: SampleList,
+                     text_dict: Optional[Dict] = None) -> Dict:
+        """Backbone and input projection of a batch of clips; with
+        ``batch_invariant``, per group of clips at their own padded size
+        (see :meth:`_clip_groups`).
+
+        Args:
+            inputs (Tensor): (b, t, 3, H, W).
+            data_samples (list[:obj:`RVOSDataSample`]): b samples.
+            text_dict (dict, optional): :meth:`forward_text` outputs, read
+                only by a backbone with language fusion (RMHCA).
+
+        Returns:
+            dict: See :meth:`_extract_visual` (plus ``clip_groups`` when
+            the clips were processed in groups).
+        """
+        lang = None if text_dict is None else {
+            k: text_dict[k]
+            for k in ('word_feats', 'word_pad_mask', 'text_pos')
+        }
+        clip_groups = self._clip_groups(inputs, data_samples)
+        if clip_groups is None:
+            return self._extract_visual(inputs, data_samples, lang)
+        return self._merge_clip_groups(
+            [(idx,
+              self._extract_visual(
+                  inputs[idx, :, :, :pad_h, :pad_w],
+                  [data_samples[i] for i in idx],
+                  None if lang is None else
+                  {k: v[idx]
+                   for k, v in lang.items()}))
+             for (pad_h, pad_w), idx in clip_groups], len(data_samples),
+            inputs.shape[1])
+
+    def forward_transformer(self, visual: Dict, text_dict: Dict,
+                            subject_dict: Dict, data_samples: SampleList,
+                            num_frames: int) -> Dict:
+        """The decoupled interaction, then the decoder and mask heads.
+
+        Returns:
+            dict: The head outputs (see :meth:`forward_decoder`).
+        """
+        encoder_outs = self.forward_encoder(visual, text_dict, subject_dict,
+                                            num_frames)
+        return self.forward_decoder(encoder_outs, visual, text_dict,
+                                    data_samples, num_frames)
+
+    def forward_encoder(self, visual: Dict, text_dict: Dict,
+                        subject_dict: Dict, num_frames: int) -> Dict:
+        """The decoupled interaction (``neck``): the context branch with
+        the whole sentence and the subject branch with the chosen subject
+        phrase, on the projected visual levels.
+
+        Returns:
+            dict: ``memory``, ``memory_pad_mask``, ``spatial_shapes``,
+            ``level_start_index``, ``valid_ratios`` and ``text_embed`` (see
+            :class:`~dmformer.models.necks.DecoupledInteraction`).
+        """
+        return self.neck(
+            mlvl_feats=visual['proj_feats'],
+            mlvl_pad_masks=visual['proj_masks'],
+            mlvl_pos=visual['proj_pos'],
+            word_feats=text_dict['word_feats'],
+            word_pad_mask=text_dict['word_pad_mask'],
+            text_pos=text_dict['text_pos'],
+            sentence_feat=text_dict['text']['sentence_feat'],
+            subject_span=subject_dict['subject_span'],
             num_frames=num_frames)
 
-        # ---- decoder and heads ----
+    def forward_decoder(self, encoder_outs: Dict, visual: Dict,
+                        text_dict: Dict, data_samples: SampleList,
+                        num_frames: int) -> Dict:
+        """Queries, deformable decoder, cross-modal pixel decoder and
+        dynamic mask heads (``head``).
+
+        Returns:
+            dict: ``all_cls_scores``, ``all_bbox_preds``,
+            ``all_mask_preds`` and the other outputs of
+            :class:`~dmformer.models.heads.DMFormerHead`.
+        """
         img_shapes = [tuple(s.metainfo['img_shape'][:2]) for s in data_samples]
-        head_outs = self.head(
-            memory=neck_outs['memory'],
-            memory_pad_mask=neck_outs['memory_pad_mask'],
-            spatial_shapes=neck_outs['spatial_shapes'],
-            level_start_index=neck_outs['level_start_index'],
-            valid_ratios=neck_outs['valid_ratios'],
-            text_embed=neck_outs['text_embed'],
+        return self.head(
+            memory=encoder_outs['memory'],
+            memory_pad_mask=encoder_outs['memory_pad_mask'],
+            spatial_shapes=encoder_outs['spatial_shapes'],
+            level_start_index=encoder_outs['level_start_index'],
+            valid_ratios=encoder_outs['valid_ratios'],
+            text_embed=encoder_outs['text_embed'],
             num_frames=num_frames,
             pixel_inputs=dict(
                 feats=[visual['backbone_feats'][0]],
                 mlvl_pad_masks=visual['backbone_masks'],
                 mlvl_pos=visual['backbone_pos'],
                 clip_groups=visual.get('clip_groups')),
-            word_feats=word_feats,
-            word_pad_mask=word_pad_mask,
-            text_pos=text_pos,
+            word_feats=text_dict['word_feats'],
+            word_pad_mask=text_dict['word_pad_mask'],
+            text_pos=text_dict['text_pos'],
             img_shapes=img_shapes)
-        return dict(
-            head_outs=head_outs,
-            text=text,
-            subject_logits=subject_logits,
-            subject_char_spans=subject_char_spans)
 
     # ------------------------------------------------------------------
     # Helpers

@@ -242,3 +242,41 @@ def test_consecutive_calls_reuse_the_visual_features():
     inference_clip(model, frames, ['the red circle'])
     model.train()
     assert model._visual_cache is None
+
+
+def test_stages_compose_and_can_be_overridden(default_model):
+    """forward_features = forward_text -> select_subject -> extract_feat ->
+    forward_transformer (forward_encoder -> forward_decoder); every stage
+    is a method a subclass (or a patch) can replace."""
+    model = default_model.eval()
+    data = model.data_preprocessor(copy.deepcopy(_batch()), False)
+    inputs, samples = data['inputs'], data['data_samples']
+    with torch.no_grad():
+        outs = model.forward_features(inputs, samples)
+        text = model.forward_text(samples)
+        subject = model.select_subject(text, samples)
+        visual = model.extract_feat(inputs, samples, text)
+        head_outs = model.forward_transformer(visual, text, subject, samples,
+                                              inputs.shape[1])
+    for key in ('all_cls_scores', 'all_mask_preds'):
+        torch.testing.assert_close(head_outs[key], outs['head_outs'][key],
+                                   rtol=0, atol=0)
+    assert outs['subject_char_spans'] == subject['subject_char_spans']
+
+    # a replaced stage is what forward_features runs: the whole caption as
+    # the subject changes the subject branch and so the masks
+    def whole_caption(text_dict, data_samples):
+        out = type(model).select_subject(model, text_dict, data_samples)
+        lengths = (~text_dict['word_pad_mask']).sum(-1)
+        out['subject_span'] = torch.stack(
+            [torch.zeros_like(lengths), lengths], -1)
+        return out
+
+    model.select_subject = whole_caption
+    try:
+        with torch.no_grad():
+            changed = model.forward_features(inputs, samples)
+    finally:
+        del model.select_subject
+    assert not torch.equal(changed['head_outs']['all_mask_preds'],
+                           outs['head_outs']['all_mask_preds'])
