@@ -17,7 +17,8 @@ timed run starts without kept features.
 
 ``--stages`` adds a per-stage report: the seconds of the text encoder,
 subject head, backbone, input projection, interaction neck, head (decoder,
-pixel decoder, mask head) and post-processing (``head.predict``), timed by
+pixel decoder, mask head) and post-processing (``head.predict_by_feat``),
+timed by
 hooks inside the same runs (median over the timed runs; "other" is the
 rest of ``test_step``: preprocessing, tokenisation, subject selection),
 their share, their multiply-accumulates from one extra run under
@@ -239,7 +240,7 @@ class StageTimer:
             self._handles.append(
                 module.register_forward_hook(self._post(name)))
         head = model.head
-        self._predict = head.predict
+        self._predict = head.predict_by_feat
 
         def timed_predict(*args, **kwargs):
             self._pre('postprocess')(None, None)
@@ -247,7 +248,7 @@ class StageTimer:
             self._post('postprocess')(None, None, None)
             return out
 
-        head.predict = timed_predict
+        head.predict_by_feat = timed_predict
         self._head = head
         self.stages.append('postprocess')
 
@@ -277,7 +278,7 @@ class StageTimer:
     def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
-        del self._head.predict  # back to the class method
+        del self._head.predict_by_feat  # back to the class method
 
 
 def count_stage_macs(model, fn: Callable[[], object]) -> Dict[str, float]:

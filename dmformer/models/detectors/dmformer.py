@@ -238,7 +238,7 @@ class DMFormer(BaseModel):
                 self._sample_with_frames(s, frame_idx) for s in data_samples
             ]
         outs = self.forward_features(inputs, data_samples)
-        losses = self.head.loss(outs['head_outs'], data_samples)
+        losses = self.head.loss_by_feat(outs['head_outs'], data_samples)
         if self.with_subject_head:
             from ..utils.noun_chunks import char_span_to_token_labels
             text = outs['text']
@@ -295,7 +295,7 @@ class DMFormer(BaseModel):
                 with amp:
                     outs = self.forward_features(clip, samples, visual)
                 # post-processing in float32 (a no-op without amp)
-                clip_results += self.head.predict(
+                clip_results += self.head.predict_by_feat(
                     _to_float32(outs['head_outs']), samples, rescale=rescale)
                 spans = outs['subject_char_spans']
                 subject_spans = None if spans is None else \

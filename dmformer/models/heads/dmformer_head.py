@@ -311,7 +311,7 @@ class DMFormerHead(BaseModule):
               input, has shape (num_dec_layers, B, T, Q, H/4, W/4).
             - mask_shapes (Tensor): Only with ``clip_groups``: the stride-4
               size (h, w) of every video's own padded input, long (B, 2);
-              :meth:`predict` upsamples that part only.
+              :meth:`predict_by_feat` upsamples that part only.
         """
         bt, _, dims = memory.shape
         b = text_embed.size(0)
@@ -553,8 +553,9 @@ class DMFormerHead(BaseModule):
             gt_valid=torch.stack(valids),
             gt_labels=torch.stack(labels))
 
-    def loss(self, head_outs: Dict[str, Tensor],
-             batch_data_samples: List[RVOSDataSample]) -> Dict[str, Tensor]:
+    def loss_by_feat(
+            self, head_outs: Dict[str, Tensor],
+            batch_data_samples: List[RVOSDataSample]) -> Dict[str, Tensor]:
         """Compute the losses of the last and (optionally) aux layers.
 
         Args:
@@ -690,10 +691,10 @@ class DMFormerHead(BaseModule):
                 logits, target, weight, avg_factor=num_boxes)
         return losses
 
-    def predict(self,
-                head_outs: Dict[str, Tensor],
-                batch_data_samples: List[RVOSDataSample],
-                rescale: bool = True) -> List[InstanceData]:
+    def predict_by_feat(self,
+                        head_outs: Dict[str, Tensor],
+                        batch_data_samples: List[RVOSDataSample],
+                        rescale: bool = True) -> List[InstanceData]:
         """Pick one query per video and post-process its masks and boxes.
 
         The query with the highest mean (over frames) sigmoid score of the

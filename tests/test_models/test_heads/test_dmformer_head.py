@@ -204,7 +204,7 @@ def test_loss_keys_and_gradients():
     head.train()
     inputs = _tiny_inputs()
     outs = head(**inputs)
-    losses = head.loss(outs, _data_samples())
+    losses = head.loss_by_feat(outs, _data_samples())
     names = ['loss_cls', 'loss_bbox', 'loss_iou', 'loss_mask', 'loss_dice']
     assert set(losses) == set(names + ['d0.' + n for n in names])
     for value in losses.values():
@@ -215,8 +215,8 @@ def test_loss_keys_and_gradients():
         assert p.grad.abs().sum() > 0, name
 
     head.with_aux_loss = False
-    losses = head.loss({k: v.detach() for k, v in outs.items()},
-                       _data_samples())
+    losses = head.loss_by_feat({k: v.detach()
+                                for k, v in outs.items()}, _data_samples())
     assert set(losses) == set(names)
 
 
@@ -318,7 +318,7 @@ def test_predict_rescale_and_crop():
         metainfo=dict(
             img_shape=(24, 40), ori_shape=(48, 80),
             batch_input_shape=(32, 48)))
-    result = head.predict(outs, [sample])[0]
+    result = head.predict_by_feat(outs, [sample])[0]
     assert result.masks.shape == (2, 48, 80)
     assert result.masks.dtype == torch.bool
     # img column 20 is the edge of the left half -> ori column 40
@@ -329,7 +329,7 @@ def test_predict_rescale_and_crop():
     torch.testing.assert_close(result.scores,
                                torch.full((2, ), 1 / (1 + math.exp(-2.))))
 
-    result = head.predict(outs, [sample], rescale=False)[0]
+    result = head.predict_by_feat(outs, [sample], rescale=False)[0]
     assert result.masks.shape == (2, 24, 40)
     assert result.masks[:, :, :18].all()
     assert not result.masks[:, :, 22:].any()
@@ -339,7 +339,7 @@ def test_predict_rescale_and_crop():
 
     # probabilities on request (Ref-DAVIS merges objects by probability)
     head.test_cfg['return_mask_probs'] = True
-    result = head.predict(outs, [sample], rescale=False)[0]
+    result = head.predict_by_feat(outs, [sample], rescale=False)[0]
     assert result.mask_probs.dtype == torch.float32
     torch.testing.assert_close(result.masks, result.mask_probs > 0.5)
     assert result.mask_probs[:, :, :18].min() > 0.99
@@ -382,7 +382,7 @@ def test_auxiliary_losses_train_only():
     outs = head(**_tiny_inputs())
     # stride-8 level of the 64 x 64 padded input
     assert outs['ref_map_logits'].shape == (2, 2, 8, 8)
-    losses = head.loss(outs, _data_samples())
+    losses = head.loss_by_feat(outs, _data_samples())
     for name in ('loss_ref_map', 'loss_ref_map_dice', 'loss_query',
                  'd0.loss_query'):
         assert name in losses and torch.isfinite(losses[name]), name
@@ -398,7 +398,7 @@ def test_auxiliary_losses_train_only():
     plain = _build(_tiny_cfg(num_layers=2))
     assert not hasattr(plain, 'ref_map_fc')
     plain.train()
-    losses = plain.loss(plain(**_tiny_inputs()), _data_samples())
+    losses = plain.loss_by_feat(plain(**_tiny_inputs()), _data_samples())
     assert not any('ref_map' in k or 'query' in k for k in losses)
 
 
@@ -474,6 +474,6 @@ def test_ref_map_reference():
                                peaks.view(2, 2, 2, 2))
     head.train()
     outs = head(**inputs)
-    losses = head.loss(outs, _data_samples())
+    losses = head.loss_by_feat(outs, _data_samples())
     sum(losses.values()).backward()
     assert head.ref_map_fc.weight.grad.abs().sum() > 0
