@@ -10,7 +10,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from mmengine.dataset import Compose
+from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.runner.checkpoint import (_load_checkpoint,
                                         _load_checkpoint_to_model)
 
@@ -89,14 +90,58 @@ def get_test_scale(cfg: Config, default: int = 360) -> int:
     return default
 
 
-def _resize_short_side(frame: np.ndarray, short: int) -> np.ndarray:
-    import cv2
-    h, w = frame.shape[:2]
-    scale = short / min(h, w)
-    new_w, new_h = int(round(w * scale)), int(round(h * scale))
-    if (new_h, new_w) == (h, w):
-        return frame
-    return cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+#: test-pipeline steps that read files or ground truth, and what replaces
+#: them when frames come from memory (None: dropped)
+_INFERENCE_REPLACEMENTS = {
+    'RVOSFrameSample': None,
+    'A2DFrameSample': None,
+    'LoadRVOSFrames': 'LoadRVOSFramesFromNDArray',
+    'LoadRVOSAnnotations': None,
+    'LoadMeViSAnnotations': None,
+    'LoadA2DAnnotations': None,
+}
+
+
+def build_inference_pipeline(cfg: Config,
+                             test_scale: Optional[int] = None) -> Compose:
+    """The config's test pipeline, reading frames from memory.
+
+    The transforms that sample frames from a dataset or load files and
+    ground truth are replaced (:class:`LoadRVOSFramesFromNDArray`) or
+    dropped; the rest (resize, noun chunks, packing) is the config's, so
+    :func:`inference_clip` preprocesses exactly as ``tools/test.py``.
+
+    Args:
+        cfg (Config): The model's config (``test_dataloader.dataset.
+            pipeline``).
+        test_scale (int, optional): Replace the scales of the pipeline's
+            ``VideoRandomResize`` by this short side.
+
+    Returns:
+        :obj:`mmengine.dataset.Compose`: The pipeline.
+
+    Raises:
+        ValueError: The config has no test pipeline that loads frames.
+    """
+    dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
+    steps = copy.deepcopy(dataset.get('pipeline') or [])
+    if not any(step.get('type') == 'LoadRVOSFrames' for step in steps):
+        raise ValueError(
+            f'{cfg.filename}: test_dataloader.dataset.pipeline has no '
+            'LoadRVOSFrames step, so it cannot be run on frames in memory')
+    pipeline = []
+    for step in steps:
+        kind = step.get('type')
+        if kind in _INFERENCE_REPLACEMENTS:
+            if _INFERENCE_REPLACEMENTS[kind] is not None:
+                pipeline.append(dict(type=_INFERENCE_REPLACEMENTS[kind]))
+            continue
+        if kind == 'VideoRandomResize' and test_scale is not None:
+            step['scales'] = [test_scale]
+            step['max_size'] = None
+        pipeline.append(step)
+    with DefaultScope.overwrite_default_scope('dmformer'):
+        return Compose(pipeline)
 
 
 @torch.no_grad()
@@ -113,8 +158,9 @@ def inference_clip(model: nn.Module,
         frames (Sequence[np.ndarray]): T frames, uint8 BGR (H, W, 3), all of
             the same size.
         texts (Sequence[str]): One or more referring expressions.
-        test_scale (int, optional): Short side the frames are resized to.
-            Defaults to the config's test scale (360 for the paper configs).
+        test_scale (int, optional): Short side the frames are resized to
+            (no long-side limit). Defaults to the config's test pipeline
+            (short side 360 for the paper configs).
         frame_ids (Sequence[str], optional): Frame names kept in metainfo.
 
     Returns:
@@ -123,7 +169,6 @@ def inference_clip(model: nn.Module,
         ``pred_instances.scores`` (T,) and ``metainfo['pred_subject']``.
     """
     from dmformer.datasets.transforms.text import clean_caption
-    from dmformer.utils.noun_chunks import extract_noun_chunks
     if len(frames) == 0:
         raise ValueError('inference_clip: no frames given')
     for i, frame in enumerate(frames):
@@ -136,38 +181,32 @@ def inference_clip(model: nn.Module,
     shapes = {tuple(f.shape) for f in frames}
     if len(shapes) != 1:
         raise ValueError(f'inference_clip: frames differ in size: {shapes}')
-    ori_h, ori_w, channels = frames[0].shape
-    if channels != 3 or frames[0].dtype != np.uint8:
-        raise ValueError('inference_clip: frames must be uint8 (H, W, 3) '
-                         f'BGR images, got {frames[0].dtype} {shapes}')
     if isinstance(texts, str):
         texts = [texts]
     if len(texts) == 0:
         raise ValueError('inference_clip: no sentence given')
-    if test_scale is None:
-        test_scale = get_test_scale(getattr(model, 'cfg', Config()))
-    if test_scale < 1:
+    if test_scale is not None and test_scale < 1:
         raise ValueError(f'inference_clip: test_scale must be >= 1, got '
                          f'{test_scale}')
-    resized = [_resize_short_side(f, test_scale) for f in frames]
-    img_h, img_w = resized[0].shape[:2]
-    # [T, H, W, 3] -> [T, 3, H, W]
-    clip = torch.from_numpy(np.stack(resized)).permute(0, 3, 1,
-                                                       2).contiguous()
+    if getattr(model, 'cfg', None) is None:
+        raise ValueError('inference_clip: the model has no .cfg; build it '
+                         'with dmformer.apis.init_model')
+    pipeline = build_inference_pipeline(model.cfg, test_scale)
     if frame_ids is None:
         frame_ids = [f'{i:05d}' for i in range(len(frames))]
-    samples = []
+    inputs, samples = None, []
     for i, raw_text in enumerate(texts):
         text = clean_caption(raw_text, where=f'sentence {i}')
-        samples.append(RVOSDataSample(
-            metainfo=dict(
+        packed = pipeline(
+            dict(
+                img=list(frames),
+                frame_id=list(frame_ids),
                 video_id='demo',
                 exp_id=str(i),
                 text=text,
-                noun_chunks=extract_noun_chunks(text),
-                frame_ids=list(frame_ids),
-                ori_shape=(ori_h, ori_w),
-                img_shape=(img_h, img_w))))
-    # all sentences in one batch on one clip: the backbone and the input
-    # projection run once for all of them
-    return model.test_step(dict(inputs=[clip], data_samples=samples))
+                ori_text=text))
+        inputs = packed['inputs'] if inputs is None else inputs
+        samples.append(packed['data_samples'])
+    # all sentences on one clip: the backbone and the input projection run
+    # once for all of them
+    return model.test_step(dict(inputs=[inputs], data_samples=samples))

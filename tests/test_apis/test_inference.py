@@ -108,3 +108,52 @@ def test_inference_clip_bad_input(tiny_model):
         inference_clip(tiny_model, [frame[..., 0]], ['a dog'])  # grey
     with pytest.raises(ValueError, match='frame 1 must be .* got list'):
         inference_clip(tiny_model, [frame, [[0]]], ['a dog'])
+
+
+def test_inference_pipeline_is_the_test_pipeline(tmp_path):
+    """inference_clip preprocesses frames in memory exactly as tools/test.py
+    preprocesses them from the dataset: same tensor, same metainfo."""
+    import cv2
+    from mmengine.config import Config
+
+    from dmformer.apis import build_inference_pipeline
+    from dmformer.datasets import RefYouTubeVOSDataset
+    from dmformer.datasets.synthetic_rvos import make_synthetic_rvos
+
+    root = str(tmp_path / 'data') + '/'
+    make_synthetic_rvos(
+        root, num_train=1, num_valid=1, num_frames=3, size=64, seed=0)
+    cfg = Config.fromfile(TINY_CFG)
+    test_cfg = cfg.test_dataloader.dataset
+    dataset = RefYouTubeVOSDataset(
+        data_root=root,
+        split='valid',
+        ann_file=test_cfg.ann_file,
+        exclude_ann_file=test_cfg.exclude_ann_file,
+        data_prefix=test_cfg.data_prefix,
+        sample_mode='video',
+        test_mode=True,
+        pipeline=test_cfg.pipeline)
+    item = dataset[0]
+    meta = item['data_samples'].metainfo
+    frames = [cv2.imread(p) for p in meta['img_paths']]
+    packed = build_inference_pipeline(cfg)(
+        dict(
+            img=frames,
+            frame_id=list(meta['frame_ids']),
+            video_id='demo',
+            exp_id='0',
+            text=meta['text'],
+            ori_text=meta['text']))
+    assert torch.equal(packed['inputs'], item['inputs'])
+    got = packed['data_samples'].metainfo
+    for key in ('img_shape', 'ori_shape', 'scale_factor', 'frame_ids',
+                'text', 'noun_chunks'):
+        assert got[key] == meta[key], key
+    # a test_scale replaces the config's short side
+    small = build_inference_pipeline(cfg, test_scale=32)(
+        dict(img=frames, text='a dog', ori_text='a dog'))
+    assert small['data_samples'].metainfo['img_shape'] == (32, 32)
+    cfg.test_dataloader.dataset.pipeline = [dict(type='PackRVOSInputs')]
+    with pytest.raises(ValueError, match='has no LoadRVOSFrames step'):
+        build_inference_pipeline(cfg)

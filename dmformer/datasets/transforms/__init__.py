@@ -6,9 +6,10 @@ from .formatting import PackRVOSInputs
 from .frame_sampling import A2DFrameSample, RVOSFrameSample
 from .loading import (LoadA2DAnnotations, LoadMeViSAnnotations,
                       LoadRefCOCOAnnotations, LoadRVOSAnnotations,
-                      LoadRVOSFrames, LoadSubjectSpan,
-                      decode_coco_segmentation, load_a2d_instance_masks,
-                      load_jhmdb_puppet_mask, load_mask_dict)
+                      LoadRVOSFrames, LoadRVOSFramesFromNDArray,
+                      LoadSubjectSpan, decode_coco_segmentation,
+                      load_a2d_instance_masks, load_jhmdb_puppet_mask,
+                      load_mask_dict)
 from .text import CleanCaption, ExtractNounChunks
 
 __all__ = [
@@ -16,8 +17,8 @@ __all__ = [
     'LoadRVOSAnnotations', 'LoadMeViSAnnotations', 'LoadA2DAnnotations',
     'LoadRefCOCOAnnotations', 'decode_coco_segmentation', 'load_mask_dict',
     'load_a2d_instance_masks', 'load_jhmdb_puppet_mask', 'LoadRVOSFrames',
-    'LoadSubjectSpan', 'CleanCaption', 'ExtractNounChunks',
-    'CheckValidFrames', 'ImageToPseudoVideo', 'NoValidFrameError',
-    'VideoPhotoMetricDistortion', 'VideoRandomFlip', 'VideoRandomResize',
-    'VideoRandomSizeCrop', 'swap_left_right'
+    'LoadRVOSFramesFromNDArray', 'LoadSubjectSpan', 'CleanCaption',
+    'ExtractNounChunks', 'CheckValidFrames', 'ImageToPseudoVideo',
+    'NoValidFrameError', 'VideoPhotoMetricDistortion', 'VideoRandomFlip',
+    'VideoRandomResize', 'VideoRandomSizeCrop', 'swap_left_right'
 ]

@@ -196,6 +196,65 @@ class LoadRVOSFrames(BaseTransform):
                 f'backend_args={self.backend_args})')
 
 
+@TRANSFORMS.register_module()
+class LoadRVOSFramesFromNDArray(BaseTransform):
+    """Take the frames of a clip from memory instead of files (the
+    counterpart of :class:`LoadRVOSFrames` for
+    :func:`dmformer.apis.inference_clip`, like mmdet's
+    ``LoadImageFromNDArray``).
+
+    Required Keys:
+
+    - img (list[np.ndarray]): uint8 BGR (H, W, 3) frames of one size.
+
+    Added Keys:
+
+    - img_shape (list[tuple[int, int]]), ori_shape (list[tuple[int, int]])
+    - frame_id (list[str]): ``'00000'``, ``'00001'``... unless given.
+
+    Args:
+        to_float32 (bool): Convert the frames to float32. Defaults to False.
+
+    Raises:
+        ValueError: A frame that is not a uint8 (H, W, 3) array, or frames
+            of different sizes.
+    """
+
+    def __init__(self, to_float32: bool = False) -> None:
+        self.to_float32 = to_float32
+
+    def transform(self, results: dict) -> dict:
+        """Check the in-memory frames and add their shapes.
+
+        Args:
+            results (dict): With ``img``, a list of frames.
+
+        Returns:
+            dict: ``results`` with ``img_shape``, ``ori_shape``, ``frame_id``.
+        """
+        imgs = _require_frame_list(results, 'img', 'LoadRVOSFramesFromNDArray')
+        for i, img in enumerate(imgs):
+            if not isinstance(img, np.ndarray) or img.ndim != 3 \
+                    or img.shape[2] != 3 or img.dtype != np.uint8:
+                what = f'{img.dtype} {img.shape}' if isinstance(
+                    img, np.ndarray) else type(img).__name__
+                raise ValueError(f'frame {i} must be a uint8 (H, W, 3) BGR '
+                                 f'image, got {what}')
+        shapes = [tuple(img.shape[:2]) for img in imgs]
+        if len(set(shapes)) != 1:
+            raise ValueError(f'frames differ in size: {sorted(set(shapes))}')
+        if self.to_float32:
+            imgs = [img.astype(np.float32) for img in imgs]
+        results['img'] = imgs
+        results['img_shape'] = list(shapes)
+        results['ori_shape'] = list(shapes)
+        results.setdefault('frame_id', [f'{i:05d}' for i in range(len(imgs))])
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(to_float32={self.to_float32})'
+
+
 def read_index_png(path: str,
                    backend_args: Optional[dict] = None) -> np.ndarray:
     """Read an object-index PNG (palette 'P' or grey 'L') as an array.
