@@ -251,6 +251,54 @@ class DMFormer(BaseModel):
                                        text['word_pad_mask'], labels))
         return losses
 
+    def test_step(self, data: Union[dict, tuple, list]) -> SampleList:
+        """Preprocess and predict; a video longer than ``test_cfg.clip_len``
+        is preprocessed clip by clip too, so that only one clip at a time
+        exists as a float tensor (memory flat in video length).
+
+        Normalisation and padding are per frame and the frames of a video
+        share one size, so the clips get exactly the tensors that slicing
+        the preprocessed whole video would give, and :meth:`predict` runs
+        each clip as it would run it inside the whole video.
+
+        Args:
+            data (dict): ``inputs`` (list of uint8 (T, 3, H, W)) and
+                ``data_samples``, as from the dataloader.
+
+        Returns:
+            list[:obj:`RVOSDataSample`]: See :meth:`predict`.
+        """
+        clip_len = self.test_cfg.get('clip_len')
+        inputs = data.get('inputs') if isinstance(data, dict) else None
+        samples = data.get('data_samples') if isinstance(data, dict) \
+            else None
+        if not clip_len or not isinstance(inputs, (list, tuple)) \
+                or len(inputs) != 1 or inputs[0].dim() != 4 \
+                or inputs[0].shape[0] <= clip_len or not samples \
+                or any('valid_indices' in s.metainfo for s in samples):
+            return super().test_step(data)
+        video, preds, subjects = inputs[0], None, None
+        for start in range(0, video.shape[0], clip_len):
+            # metainfo only: the ground truth stays on the caller's samples
+            clip_samples = [
+                RVOSDataSample(metainfo=s.metainfo) for s in samples
+            ]
+            clip_data = self.data_preprocessor(
+                dict(
+                    inputs=[video[start:start + clip_len]],
+                    data_samples=clip_samples), False)
+            out = self._run_forward(clip_data, mode='predict')
+            clip_preds = [s.pred_instances for s in out]
+            preds = clip_preds if preds is None else [
+                InstanceData.cat([p, c]) for p, c in zip(preds, clip_preds)
+            ]
+            subjects = [s.metainfo.get('pred_subject') for s in out]
+        for sample, pred, subject in zip(samples, preds, subjects):
+            sample.pred_instances = pred
+            if subject is not None:
+                sample.set_metainfo(dict(pred_subject=subject))
+        return samples
+
     def predict(self, inputs: Tensor, data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
         """Segment the referred object in every frame.

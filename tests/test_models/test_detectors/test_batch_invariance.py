@@ -162,6 +162,32 @@ def test_long_video_is_predicted_in_clips(tiny_model):
         torch.testing.assert_close(
             whole.pred_instances.get(key),
             torch.cat([p.get(key) for p in parts]))
+    # test_step preprocesses a long video clip by clip (flat memory): the
+    # same predictions as preprocessing it whole, ground truth untouched
+    from mmengine.model import BaseModel
+    model.test_cfg['clip_len'] = 2
+    gt = torch.zeros(5, 64, 96, dtype=torch.bool)
+    by_clip_sample = copy.deepcopy(sample)
+    by_clip_sample.gt_instances = InstanceData(masks=gt)
+    calls = []
+    handle = model.data_preprocessor.register_forward_hook(
+        lambda module, args, out: calls.append(out['inputs'].shape[1]))
+    try:
+        with torch.no_grad():
+            by_clip = model.test_step(
+                dict(inputs=[frames], data_samples=[by_clip_sample]))[0]
+            at_once = BaseModel.test_step(
+                model,
+                dict(inputs=[frames],
+                     data_samples=[copy.deepcopy(sample)]))[0]
+    finally:
+        handle.remove()
+    assert calls == [2, 2, 1, 5]  # three clips, then the whole video
+    for key in ('masks', 'scores', 'bboxes'):
+        assert torch.equal(by_clip.pred_instances.get(key),
+                           at_once.pred_instances.get(key))
+    assert by_clip.pred_subject == 'the small striped square'
+    assert by_clip.gt_instances.masks is gt
     with pytest.raises(ValueError, match='clip_len'):
         MODELS.build(
             dict(Config.fromfile(TINY_CFG).model, test_cfg=dict(clip_len=0)))
