@@ -102,18 +102,12 @@ class A2DSentencesDataset(BaseRVOSDataset):
                         'anchor_stride', 'expected_num_videos')
 
     def __init__(self, split: str = 'train', **kwargs) -> None:
-        if split not in self.SPLIT_DEFAULTS:
-            raise ValueError(f'split must be one of '
-                             f'{sorted(self.SPLIT_DEFAULTS)}, got {split!r}')
         bad = [k for k in self.UNSUPPORTED_ARGS if k in kwargs]
+        kwargs = self._with_split_defaults(split, kwargs)
         if bad:
             raise ValueError(f'{self.__class__.__name__} does not take '
                              f'{bad}: one sample per annotated frame.')
         self.split = split
-        for key, value in self.SPLIT_DEFAULTS[split].items():
-            kwargs.setdefault(
-                key,
-                dict(value) if isinstance(value, dict) else value)
         kwargs.setdefault('img_suffix', self.DEFAULT_IMG_SUFFIX)
         self._frame_cache: Dict[str, List[str]] = {}
         super().__init__(**kwargs)

@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+import copy
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
@@ -123,6 +124,24 @@ class BaseRVOSDataset(BaseDataset):
     # ------------------------------------------------------------------
     # helpers
     # ------------------------------------------------------------------
+    #: split name -> default arguments (subclasses with named splits)
+    SPLIT_DEFAULTS: Dict[str, dict] = {}
+
+    @classmethod
+    def _with_split_defaults(cls, split: str, kwargs: dict) -> dict:
+        """``kwargs`` completed with the ``SPLIT_DEFAULTS`` of ``split``
+        (deep copies; explicit arguments win).
+
+        Raises:
+            ValueError: ``split`` is not one of ``SPLIT_DEFAULTS``.
+        """
+        if split not in cls.SPLIT_DEFAULTS:
+            raise ValueError(f'split must be one of '
+                             f'{sorted(cls.SPLIT_DEFAULTS)}, got {split!r}')
+        for key, value in cls.SPLIT_DEFAULTS[split].items():
+            kwargs.setdefault(key, copy.deepcopy(value))
+        return kwargs
+
     def _abs(self, path: Optional[str]) -> Optional[str]:
         """Join ``path`` with ``data_root`` unless absolute or None."""
         if path is None or not self.data_root or osp.isabs(path):

@@ -1,5 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-import copy
 import json
 import os
 import os.path as osp
@@ -83,12 +82,8 @@ class MeViSDataset(BaseRVOSDataset):
             sample_mode='video'))
 
     def __init__(self, split: str = 'train', **kwargs) -> None:
-        if split not in self.SPLIT_DEFAULTS:
-            raise ValueError(f'split must be one of '
-                             f'{sorted(self.SPLIT_DEFAULTS)}, got {split!r}')
+        kwargs = self._with_split_defaults(split, kwargs)
         self.split = split
-        for key, value in self.SPLIT_DEFAULTS[split].items():
-            kwargs.setdefault(key, copy.deepcopy(value))
         self.mask_file = kwargs.pop('mask_file')
         self._tracks: Optional[dict] = None
         self._mask_path: Optional[str] = None

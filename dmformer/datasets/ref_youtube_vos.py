@@ -1,5 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-import copy
 
 from dmformer.registry import DATASETS
 from .base_rvos_dataset import BaseRVOSDataset
@@ -53,10 +52,6 @@ class RefYouTubeVOSDataset(BaseRVOSDataset):
             sample_mode='video'))
 
     def __init__(self, split: str = 'train', **kwargs) -> None:
-        if split not in self.SPLIT_DEFAULTS:
-            raise ValueError(f'split must be one of '
-                             f'{sorted(self.SPLIT_DEFAULTS)}, got {split!r}')
+        kwargs = self._with_split_defaults(split, kwargs)
         self.split = split
-        for key, value in self.SPLIT_DEFAULTS[split].items():
-            kwargs.setdefault(key, copy.deepcopy(value))
         super().__init__(**kwargs)
