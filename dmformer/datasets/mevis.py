@@ -2,7 +2,7 @@
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.logging import MMLogger
 from PIL import Image
@@ -128,27 +128,12 @@ class MeViSDataset(BaseRVOSDataset):
         obj_ids = self._id_list(exp, 'obj_id', where)
         anno_ids = self._id_list(exp, 'anno_id', where)
         if self._tracks is not None:
-            where = f'{where} of {self.ann_file!r}'
-            if not obj_ids or not anno_ids:
+            problems = referent_problems(obj_ids, anno_ids, self._tracks,
+                                         len(raw_data_info['frame_ids']),
+                                         self._mask_path)
+            if problems:
                 raise ValueError(
-                    f'{where} refers to no object (empty or missing obj_id / '
-                    'anno_id list); every MeViS expression has at least one.')
-            if len(obj_ids) != len(anno_ids):
-                raise ValueError(
-                    f'{where} lists {len(obj_ids)} obj_id and '
-                    f'{len(anno_ids)} anno_id; the lists must be parallel.')
-            num_frames = len(raw_data_info['frame_ids'])
-            for anno_id in anno_ids:
-                track = self._tracks.get(anno_id)
-                if track is None:
-                    raise ValueError(
-                        f'{where}: anno_id {anno_id} is not in mask file '
-                        f'{self._mask_path!r}.')
-                if len(track) != num_frames:
-                    raise ValueError(
-                        f'{where}: anno_id {anno_id} has {len(track)} masks '
-                        f'in {self._mask_path!r} but the video has '
-                        f'{num_frames} frames.')
+                    f'{where} of {self.ann_file!r}: {problems[0]}.')
         return dict(
             obj_id=-1,
             obj_ids=[int(i) for i in obj_ids],
@@ -276,28 +261,61 @@ def check_mevis_split(data_root: str,
     return dict(stats=stats, problems=problems)
 
 
-def _check_expression_masks(exp: dict, where: str, tracks: dict,
-                            num_frames: int, size: Optional[Tuple[int, int]],
-                            mask_file: str, decode: bool) -> List[str]:
-    """Problems of one expression's objects in ``mask_dict.json``."""
-    obj_ids, anno_ids = exp.get('obj_id') or [], exp.get('anno_id') or []
+def referent_problems(obj_ids: Sequence, anno_ids: Sequence, tracks: dict,
+                      num_frames: int, mask_file: str) -> List[str]:
+    """What is wrong with the objects of a MeViS expression, as messages
+    (empty if nothing): an empty or missing list, ``obj_id`` and
+    ``anno_id`` lists of different lengths, an ``anno_id`` that is not in
+    ``mask_dict.json`` or whose track does not have one entry per frame.
+    :class:`MeViSDataset` raises the first; :func:`check_mevis_split` lists
+    them all.
+
+    Args:
+        obj_ids (Sequence): The expression's ``obj_id`` list.
+        anno_ids (Sequence): Its ``anno_id`` list.
+        tracks (dict): The parsed ``mask_dict.json``.
+        num_frames (int): Frames of the video.
+        mask_file (str): Path of ``mask_dict.json`` (for the messages).
+
+    Returns:
+        list[str]: One message per problem.
+    """
     if not obj_ids or not anno_ids:
-        return [f'{where}: empty or missing obj_id / anno_id list']
+        return ['empty or missing obj_id / anno_id list: it refers to no '
+                'object; every MeViS expression has at least one']
     if len(obj_ids) != len(anno_ids):
-        return [f'{where}: {len(obj_ids)} obj_id but {len(anno_ids)} anno_id']
+        return [f'lists {len(obj_ids)} obj_id and {len(anno_ids)} anno_id; '
+                'the lists must be parallel']
     problems = []
     for anno_id in anno_ids:
         track = tracks.get(str(anno_id))
         if track is None:
-            problems.append(f'{where}: anno_id {anno_id} is not in '
-                            f'{mask_file}')
-            continue
-        if len(track) != num_frames:
-            problems.append(f'{where}: anno_id {anno_id} has {len(track)} '
-                            f'masks in {mask_file}, the video {num_frames} '
+            problems.append(f'anno_id {anno_id} is not in mask file '
+                            f'{mask_file!r}')
+        elif len(track) != num_frames:
+            problems.append(f'anno_id {anno_id} has {len(track)} masks in '
+                            f'{mask_file!r} but the video has {num_frames} '
                             'frames')
-        for k, rle in enumerate(track):
-            if rle is None or size is None:
+    return problems
+
+
+def _check_expression_masks(exp: dict, where: str, tracks: dict,
+                            num_frames: int, size: Optional[Tuple[int, int]],
+                            mask_file: str, decode: bool) -> List[str]:
+    """Problems of one expression's objects in ``mask_dict.json``: those of
+    :func:`referent_problems`, then RLEs of another size than the frames
+    (or, with ``decode``, that do not decode)."""
+    obj_ids, anno_ids = exp.get('obj_id') or [], exp.get('anno_id') or []
+    problems = [
+        f'{where}: {p}'
+        for p in referent_problems(obj_ids, anno_ids, tracks, num_frames,
+                                   mask_file)
+    ]
+    if not anno_ids or len(obj_ids) != len(anno_ids) or size is None:
+        return problems
+    for anno_id in anno_ids:
+        for k, rle in enumerate(tracks.get(str(anno_id)) or []):
+            if rle is None:
                 continue
             if not isinstance(rle, dict) or list(
                     rle.get('size', [])) != list(size):
