@@ -168,19 +168,11 @@ def inference_clip(model: nn.Module,
         ``pred_instances.masks`` (T, H, W) bool at the frames' size,
         ``pred_instances.scores`` (T,) and ``metainfo['pred_subject']``.
     """
+    from dmformer.datasets.transforms.loading import check_bgr_frames
     from dmformer.datasets.transforms.text import clean_caption
     if len(frames) == 0:
         raise ValueError('inference_clip: no frames given')
-    for i, frame in enumerate(frames):
-        if not isinstance(frame, np.ndarray) or frame.ndim != 3 \
-                or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            what = f'{frame.dtype} {frame.shape}' if isinstance(
-                frame, np.ndarray) else type(frame).__name__
-            raise ValueError(f'inference_clip: frame {i} must be a uint8 '
-                             f'(H, W, 3) BGR image, got {what}')
-    shapes = {tuple(f.shape) for f in frames}
-    if len(shapes) != 1:
-        raise ValueError(f'inference_clip: frames differ in size: {shapes}')
+    check_bgr_frames(frames, 'inference_clip: ')
     if isinstance(texts, str):
         texts = [texts]
     if len(texts) == 0:

@@ -196,6 +196,28 @@ class LoadRVOSFrames(BaseTransform):
                 f'backend_args={self.backend_args})')
 
 
+def check_bgr_frames(frames: Sequence, where: str = '') -> None:
+    """Check that ``frames`` are uint8 (H, W, 3) arrays of one size.
+
+    Args:
+        frames (Sequence): The frames.
+        where (str): Prefix of the messages (e.g. ``'inference_clip: '``).
+
+    Raises:
+        ValueError: Names the first bad frame, or the sizes found.
+    """
+    for i, img in enumerate(frames):
+        if not isinstance(img, np.ndarray) or img.ndim != 3 \
+                or img.shape[2] != 3 or img.dtype != np.uint8:
+            what = f'{img.dtype} {img.shape}' if isinstance(
+                img, np.ndarray) else type(img).__name__
+            raise ValueError(f'{where}frame {i} must be a uint8 (H, W, 3) '
+                             f'BGR image, got {what}')
+    shapes = {tuple(img.shape[:2]) for img in frames}
+    if len(shapes) > 1:
+        raise ValueError(f'{where}frames differ in size: {sorted(shapes)}')
+
+
 @TRANSFORMS.register_module()
 class LoadRVOSFramesFromNDArray(BaseTransform):
     """Take the frames of a clip from memory instead of files (the
@@ -233,16 +255,8 @@ class LoadRVOSFramesFromNDArray(BaseTransform):
             dict: ``results`` with ``img_shape``, ``ori_shape``, ``frame_id``.
         """
         imgs = _require_frame_list(results, 'img', 'LoadRVOSFramesFromNDArray')
-        for i, img in enumerate(imgs):
-            if not isinstance(img, np.ndarray) or img.ndim != 3 \
-                    or img.shape[2] != 3 or img.dtype != np.uint8:
-                what = f'{img.dtype} {img.shape}' if isinstance(
-                    img, np.ndarray) else type(img).__name__
-                raise ValueError(f'frame {i} must be a uint8 (H, W, 3) BGR '
-                                 f'image, got {what}')
+        check_bgr_frames(imgs)
         shapes = [tuple(img.shape[:2]) for img in imgs]
-        if len(set(shapes)) != 1:
-            raise ValueError(f'frames differ in size: {sorted(set(shapes))}')
         if self.to_float32:
             imgs = [img.astype(np.float32) for img in imgs]
         results['img'] = imgs
