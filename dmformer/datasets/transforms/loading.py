@@ -305,6 +305,30 @@ def read_index_png(path: str,
     return arr
 
 
+def set_one_instance_annotations(results: dict,
+                                 frame_masks: Sequence[np.ndarray]) -> None:
+    """Store one referred instance per frame in ``results``: ``gt_masks``
+    (BitmapMasks (1, H, W)), ``gt_bboxes`` (the tight box, x2/y2 = last
+    index + 1 as mmdet's :meth:`HorizontalBoxes.from_instance_masks`;
+    zeros when empty) and ``gt_valid`` (whether the mask is non-empty).
+
+    Args:
+        results (dict): Result dict to update.
+        frame_masks (Sequence[np.ndarray]): One bool or uint8 (H, W) mask
+            per frame.
+    """
+    masks, bboxes, valid = [], [], []
+    for mask in frame_masks:
+        h, w = mask.shape
+        bitmap = BitmapMasks(mask[None].astype(np.uint8), h, w)
+        bboxes.append(HorizontalBoxes.from_instance_masks(bitmap))
+        masks.append(bitmap)
+        valid.append(bool(mask.any()))
+    results['gt_masks'] = masks
+    results['gt_bboxes'] = bboxes
+    results['gt_valid'] = valid
+
+
 @TRANSFORMS.register_module()
 class LoadRVOSAnnotations(BaseTransform):
     """Load the mask, box and presence flag of the referred object.
@@ -408,7 +432,7 @@ class LoadRVOSAnnotations(BaseTransform):
                 'cannot be loaded.')
         ori_shapes = results.get('ori_shape')
         img_paths = results.get('img_path', [None] * len(paths))
-        masks, bboxes, valid = [], [], []
+        frame_masks = []
         for i, path in enumerate(paths):
             ids = read_index_png(path, self.backend_args)
             if isinstance(ori_shapes, (list, tuple)) and \
@@ -416,18 +440,10 @@ class LoadRVOSAnnotations(BaseTransform):
                 raise ValueError(
                     f'Mask {path!r} has size {ids.shape} but its frame '
                     f'{img_paths[i]!r} has size {tuple(ori_shapes[i])}.')
-            mask = ids == obj_id
-            h, w = mask.shape
-            bitmap = BitmapMasks(mask[None].astype(np.uint8), h, w)
-            # tight box, x2/y2 = last index + 1 (mmdet convention)
-            bboxes.append(HorizontalBoxes.from_instance_masks(bitmap))
-            masks.append(bitmap)
-            valid.append(bool(mask.any()))
-        if self.check_absent_object and not any(valid):
+            frame_masks.append(ids == obj_id)
+        set_one_instance_annotations(results, frame_masks)
+        if self.check_absent_object and not any(results['gt_valid']):
             self._check_object_in_video(results, paths)
-        results['gt_masks'] = masks
-        results['gt_bboxes'] = bboxes
-        results['gt_valid'] = valid
         return results
 
     def __repr__(self) -> str:
@@ -631,19 +647,14 @@ class LoadMeViSAnnotations(BaseTransform):
         shapes = _require_frame_list(results, 'ori_shape',
                                      'LoadMeViSAnnotations')
         frame_ids = results.get('frame_id', indices)
-        masks, bboxes, valid = [], [], []
+        frame_masks = []
         for i, idx in enumerate(indices):
             where = (f'video {video_id!r}, expression {exp_id!r}, frame '
                      f'{frame_ids[i]!r} of mask file {mask_file!r}')
-            mask = self._frame_mask(tracks, anno_ids, int(idx),
-                                    tuple(shapes[i]), where)
-            bitmap = BitmapMasks(mask[None], *mask.shape)
-            bboxes.append(HorizontalBoxes.from_instance_masks(bitmap))
-            masks.append(bitmap)
-            valid.append(bool(mask.any()))
-        results['gt_masks'] = masks
-        results['gt_bboxes'] = bboxes
-        results['gt_valid'] = valid
+            frame_masks.append(
+                self._frame_mask(tracks, anno_ids, int(idx), tuple(shapes[i]),
+                                 where))
+        set_one_instance_annotations(results, frame_masks)
         return results
 
     def __repr__(self) -> str:
