@@ -74,5 +74,5 @@ def test_paper_recipes():
     assert optim.clip_grad.max_norm == 0.1
     keys = optim.paramwise_cfg.custom_keys
     assert optim.optimizer.lr * keys['backbone']['lr_mult'] == 5e-5
-    assert optim.optimizer.lr * keys['text_encoder.bert']['lr_mult'] == \
+    assert optim.optimizer.lr * keys['language_model.bert']['lr_mult'] == \
         pytest.approx(1e-5)

@@ -41,7 +41,7 @@ def parse_args() -> argparse.Namespace:
         nargs='+',
         action=DictAction,
         help='override settings of the config, e.g. '
-        'train_cfg.max_epochs=2 "model.neck.subject_branch=None"')
+        'train_cfg.max_epochs=2 "model.encoder.subject_branch=None"')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],

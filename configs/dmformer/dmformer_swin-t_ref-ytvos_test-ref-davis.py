@@ -11,7 +11,7 @@ _base_ = [
     '../_base_/datasets/ref_davis.py', '../_base_/default_runtime.py'
 ]
 data_root = 'data/ref-davis/'
-model = dict(head=dict(test_cfg=dict(return_mask_probs=True)))
+model = dict(bbox_head=dict(test_cfg=dict(return_mask_probs=True)))
 
 test_dataloader = dict(dataset=dict(annotator=None))  # all 4 annotators
 test_evaluator = dict(

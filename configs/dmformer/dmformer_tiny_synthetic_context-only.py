@@ -2,7 +2,7 @@
 # no subject perceptron, no subject branch; the context branch outputs all
 # 64 channels.
 _base_ = './dmformer_tiny_synthetic.py'
-model = dict(neck=dict(subject_branch=None), subject_head=None)
+model = dict(encoder=dict(subject_branch=None), subject_head=None)
 # nothing chooses a subject phrase: no subject accuracy to report
 val_evaluator = dict(subject_label_file=None)
 test_evaluator = dict(subject_label_file=None)

@@ -2,4 +2,4 @@
 # no context branch; the subject branch (the words of the chosen subject
 # phrase only) outputs all 64 channels.
 _base_ = './dmformer_tiny_synthetic.py'
-model = dict(neck=dict(context_branch=None))
+model = dict(encoder=dict(context_branch=None))

@@ -6,5 +6,4 @@ from .heads import *  # noqa: F401,F403
 from .language_models import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
-from .necks import *  # noqa: F401,F403
 from .task_modules import *  # noqa: F401,F403

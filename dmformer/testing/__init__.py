@@ -30,7 +30,7 @@ def load_script(path: str) -> ModuleType:
     return module
 
 
-def seeded_parameters(model) -> None:
+def seeded_parameters(model, seed_name=None) -> None:
     """Fill every parameter of ``model`` from its *name*, in place.
 
     Each parameter is drawn from a generator seeded with the CRC32 of its
@@ -41,10 +41,17 @@ def seeded_parameters(model) -> None:
 
     Args:
         model (torch.nn.Module): The model to fill.
+        seed_name (callable, optional): Maps a parameter name to the name
+            its seed is taken from, so that values pinned before a module
+            was renamed still apply (e.g.
+            :func:`dmformer.utils.ckpt_convert.current_to_legacy_key`).
+            Defaults to the name itself.
     """
     import torch
     with torch.no_grad():
         for name, param in model.named_parameters():
+            if seed_name is not None:
+                name = seed_name(name)
             gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
             noise = torch.randn(param.shape, generator=gen)
             if param.dim() == 1:

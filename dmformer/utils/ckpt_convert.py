@@ -57,7 +57,9 @@ __all__ = [
     'load_state_dict_from_file', 'swin_official_to_mmdet',
     'swin_mmdet_to_official', 'convert_glip', 'convert_dmformer_official',
     'dmformer_mm_to_official', 'check_state_dict',
-    'describe_checkpoint_mismatch', 'save_converted', 'build_model_from_config'
+    'describe_checkpoint_mismatch', 'save_converted',
+    'build_model_from_config', 'LEGACY_MODULE_NAMES', 'is_legacy_state_dict',
+    'upgrade_legacy_keys', 'current_to_legacy_key'
 ]
 
 StateDict = Dict[str, Tensor]
@@ -342,6 +344,79 @@ def save_converted(state_dict: Mapping[str, Tensor], dst: str,
 # ---------------------------------------------------------------------------
 # GLIP -> DMFormer
 # ---------------------------------------------------------------------------
+# ---------------------------------------------------------------------------
+# DMFormer's own module names before and after they followed mmdet
+# ---------------------------------------------------------------------------
+#: (old, new) top-level module names: the projection to the transformer
+#: levels became mmdet's ``neck``, so the old ``neck`` (the decoupled
+#: interaction) had to move to ``encoder`` first
+LEGACY_MODULE_NAMES = (('text_encoder', 'language_model'),
+                       ('neck', 'encoder'), ('input_proj', 'neck'),
+                       ('head', 'bbox_head'))
+#: top-level names that only a checkpoint with the old names has
+_LEGACY_ONLY = ('text_encoder', 'input_proj', 'head')
+
+
+def _rename_top(key: str, pairs: Sequence[Tuple[str, str]],
+                prefix: str = '') -> str:
+    """Rename the first segment after ``prefix`` with the first matching
+    pair (so that 'neck' -> 'encoder' and 'input_proj' -> 'neck' never
+    chain)."""
+    head, sep, tail = key[len(prefix):].partition('.')
+    for old, new in pairs:
+        if head == old:
+            return prefix + new + sep + tail
+    return key
+
+
+def is_legacy_state_dict(keys: Iterable[str], prefix: str = '') -> bool:
+    """Whether the keys (under ``prefix``) use DMFormer's old module names
+    (``text_encoder``, ``input_proj``, ``neck`` for the interaction,
+    ``head``): only such a checkpoint has ``text_encoder.*``,
+    ``input_proj.*`` or ``head.*`` keys."""
+    return any(
+        key.startswith(prefix) and key[len(prefix):].partition('.')[0] in
+        _LEGACY_ONLY for key in keys)
+
+
+def upgrade_legacy_keys(state_dict: Dict[str, Tensor],
+                        prefix: str = '') -> bool:
+    """Rename, in place, the keys of a checkpoint saved with DMFormer's old
+    module names to the current (mmdet) ones: ``text_encoder`` ->
+    ``language_model``, ``neck`` -> ``encoder``, ``input_proj`` ->
+    ``neck``, ``head`` -> ``bbox_head``. A state dict with the current
+    names is left alone.
+
+    :class:`~dmformer.models.detectors.DMFormer` calls this when it loads a
+    state dict, so old checkpoints load everywhere (``load_from``,
+    ``tools/test.py``, the demo, resume).
+
+    Args:
+        state_dict (dict[str, Tensor]): The state dict (its order is kept).
+        prefix (str): Only keys under this prefix are renamed (the model's
+            prefix inside a larger state dict). Defaults to ''.
+
+    Returns:
+        bool: Whether the keys were old-style (and renamed).
+    """
+    if not is_legacy_state_dict(state_dict, prefix):
+        return False
+    items = list(state_dict.items())
+    state_dict.clear()
+    for key, value in items:
+        if key.startswith(prefix):
+            key = _rename_top(key, LEGACY_MODULE_NAMES, prefix)
+        state_dict[key] = value
+    return True
+
+
+def current_to_legacy_key(key: str) -> str:
+    """The old module name of a current parameter name (the inverse of
+    :func:`upgrade_legacy_keys`, one key)."""
+    return _rename_top(key, [(new, old)
+                             for old, new in LEGACY_MODULE_NAMES[::-1]])
+
+
 GLIP_FORMATS = ('official', 'mmdet')
 _BERT_DROP = re.compile(r'(^|\.)(pooler\.|embeddings\.position_ids$)')
 
@@ -351,7 +426,7 @@ def convert_glip(state_dict: Mapping[str, Tensor], src_format: str = 'official'
     """Extract DMFormer's backbone and BERT weights from a GLIP checkpoint.
 
     Output keys: ``backbone.*`` (:class:`GLIPSwinTransformer`, i.e. mmdet's
-    Swin names) and ``text_encoder.bert.*`` (HF ``BertModel`` names). The
+    Swin names) and ``language_model.bert.*`` (HF ``BertModel`` names). The
     GLIP FPN, detection head and language-backbone pooler are skipped, and
     so is BERT's ``embeddings.position_ids`` (a non-persistent buffer in
     current ``transformers``).
@@ -396,7 +471,7 @@ def convert_glip(state_dict: Mapping[str, Tensor], src_format: str = 'official'
                 report.skip('BERT pooler / position_ids buffer, not used',
                             key)
                 continue
-            out['text_encoder.bert.' + local] = value
+            out['language_model.bert.' + local] = value
         else:
             report.skip('not part of DMFormer (GLIP FPN, head, ...)', key)
     report.num_converted = len(out)
@@ -502,7 +577,13 @@ def _build_dmformer_rules(num_backbone_outs: int = 3,
     return rules
 
 
-DMFORMER_RULES = _build_dmformer_rules()
+# the rules name the targets as DMFormer did before it followed mmdet's
+# module names; the current names are one prefix rename away
+DMFORMER_RULES = [
+    KeyRule(rule.src, _rename_top(rule.dst, LEGACY_MODULE_NAMES),
+            rule.forward_fn, rule.backward_fn)
+    for rule in _build_dmformer_rules()
+]
 _OFFICIAL_SWIN_PREFIX = 'backbone.0.body.'
 _OFFICIAL_DEC_BBOX = re.compile(r'^transformer\.decoder\.bbox_embed\.(.+)$')
 
@@ -638,16 +719,20 @@ def check_state_dict(model: nn.Module,
     Args:
         model (nn.Module): The model.
         state_dict (dict[str, Tensor]): Checkpoint state dict (already
-            revised, e.g. without a ``module.`` prefix).
+            revised, e.g. without a ``module.`` prefix); old module names
+            are compared as the current ones (:func:`upgrade_legacy_keys`).
         allow_missing (Sequence[str]): Key prefixes whose absence is fine
-            (e.g. ``'neck.'`` for a backbone-only checkpoint). A prefix
-            matches whole name segments: ``'head'`` covers ``head.x`` but
-            not ``heads.x``.
+            (e.g. ``'encoder.'`` for a backbone-only checkpoint). A prefix
+            matches whole name segments: ``'bbox_head'`` covers
+            ``bbox_head.x`` but not ``bbox_heads.x``.
 
     Returns:
         :class:`KeyCheckResult`.
     """
     prefixes = [p.rstrip('.') for p in allow_missing]
+    # keys with the old module names: DMFormer renames them when loading
+    state_dict = OrderedDict(state_dict)
+    upgrade_legacy_keys(state_dict)
 
     def allowed(key: str) -> bool:
         return any(key == p or key.startswith(p + '.') for p in prefixes)

@@ -23,7 +23,7 @@ def test_init_model_refuses_a_checkpoint_of_another_model(tmp_path,
     for key, value in loaded.state_dict().items():
         assert torch.equal(value, state[key]), key
 
-    key = 'head.cls_branches.0.weight'
+    key = 'bbox_head.cls_branches.0.weight'
     state.pop(key)
     state['extra.weight'] = torch.zeros(1)
     bad = str(tmp_path / 'bad.pth')
@@ -38,7 +38,7 @@ def test_init_model_refuses_a_checkpoint_of_another_model(tmp_path,
     # explicit partial loading: the rest comes from the file
     with pytest.warns(UserWarning, match='loaded partially'):
         partial = init_model(TINY_CFG, bad, strict=False)
-    head_w = 'head.cls_branches.1.weight'
+    head_w = 'bbox_head.cls_branches.1.weight'
     assert torch.equal(partial.state_dict()[head_w], state[head_w])
 
     not_ckpt = str(tmp_path / 'list.pth')

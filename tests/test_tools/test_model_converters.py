@@ -28,7 +28,7 @@ TINY_CFG = osp.join(ROOT, 'configs/dmformer/dmformer_tiny_synthetic.py')
 # BERT depth reduced to 2 layers to keep the test fast; every other module
 # has the paper model's (= the official checkpoint's) shapes.
 PAPER_SMALL_BERT = dict(
-    model=dict(text_encoder=dict(bert_config=dict(num_hidden_layers=2))))
+    model=dict(language_model=dict(bert_config=dict(num_hidden_layers=2))))
 
 
 def _load_tool(name):
@@ -52,7 +52,7 @@ def paper_tiny_cfg(tmp_path_factory):
     which the official model does not have."""
     path = tmp_path_factory.mktemp('cfg') / 'tiny_paper_heads.py'
     path.write_text(f'_base_ = {TINY_CFG!r}\n'
-                    'model = dict(head=dict(loss_ref_map=None, '
+                    'model = dict(bbox_head=dict(loss_ref_map=None, '
                     'loss_ref_map_dice=None))\n')
     return str(path)
 
@@ -242,11 +242,12 @@ def test_official_round_trip(paper_model):
         assert tuple(official[key].shape) == shape, key
     # Deformable-DETR creation-order norms: norm2 follows self-attention
     assert torch.equal(official['transformer.decoder.layers.1.norm2.weight'],
-                       ours['head.decoder.layers.1.norms.0.weight'])
+                       ours['bbox_head.decoder.layers.1.norms.0.weight'])
     assert torch.equal(official['transformer.decoder.layers.1.norm1.bias'],
-                       ours['head.decoder.layers.1.norms.1.bias'])
-    assert torch.equal(official['pixel_decoder.cross_attn_1.norm3.weight'],
-                       ours['head.pixel_decoder.vl_blocks.0.norms.2.weight'])
+                       ours['bbox_head.decoder.layers.1.norms.1.bias'])
+    assert torch.equal(
+        official['pixel_decoder.cross_attn_1.norm3.weight'],
+        ours['bbox_head.pixel_decoder.vl_blocks.0.norms.2.weight'])
     assert not any('w_msa' in k or 'stages' in k for k in official)
 
     converted, report = convert_dmformer_official(official)
@@ -300,7 +301,7 @@ def test_official_tool(tiny_model, paper_tiny_cfg, tmp_path, capsys):
 # ---------------------------------------------------------------------------
 def _fake_glip(model, fmt):
     ours = model.state_dict()
-    bert = [k for k in ours if k.startswith('text_encoder.bert.')]
+    bert = [k for k in ours if k.startswith('language_model.bert.')]
     if fmt == 'official':
         glip = swin_mmdet_to_official(ours, 'backbone.',
                                       'module.backbone.body.')
@@ -314,7 +315,7 @@ def _fake_glip(model, fmt):
         glip['neck.lateral_convs.0.conv.weight'] = torch.zeros(1)
         glip['bbox_head.head.scales.0.scale'] = torch.zeros(1)
     for k in bert:
-        glip[lang + k[len('text_encoder.bert.'):]] = ours[k]
+        glip[lang + k[len('language_model.bert.'):]] = ours[k]
     glip[lang + 'embeddings.position_ids'] = torch.arange(512)[None]
     glip[lang + 'pooler.dense.weight'] = torch.zeros(1)
     return glip
@@ -332,7 +333,7 @@ def test_glip_names_by_hand():
     converted, report = convert_glip(glip, 'official')
     assert list(converted) == [
         'backbone.stages.0.blocks.0.ffn.layers.0.0.weight',
-        'text_encoder.bert.encoder.layer.0.attention.self.query.weight'
+        'language_model.bert.encoder.layer.0.attention.self.query.weight'
     ]
     assert sum(len(v) for v in report.skipped.values()) == 2
     with pytest.raises(ValueError, match="'mmdet' format"):
@@ -366,7 +367,7 @@ def test_glip_tool_and_checker(tiny_model, paper_tiny_cfg, tmp_path,
     provided = {
         k
         for k in ours
-        if k.startswith('backbone.') or k.startswith('text_encoder.bert.')
+        if k.startswith('backbone.') or k.startswith('language_model.bert.')
     }
     assert set(ckpt['state_dict']) == provided
 
@@ -374,15 +375,15 @@ def test_glip_tool_and_checker(tiny_model, paper_tiny_cfg, tmp_path,
     # the rest keeps its initialisation
     model = build_model_from_config(paper_tiny_cfg)
     nn.init.constant_(model.backbone.patch_embed.projection.weight, 0.)
-    before = model.head.query_embedding.weight.clone()
+    before = model.bbox_head.query_embedding.weight.clone()
     load_checkpoint(model, dst, strict=False)
     for key, value in model.state_dict().items():
         if key in provided:
             assert torch.equal(value, ours[key]), key
-    assert torch.equal(model.head.query_embedding.weight, before)
+    assert torch.equal(model.bbox_head.query_embedding.weight, before)
 
     # the checker: fine with the rest allowed to be missing ...
-    allow = ['text_encoder.resizer', 'input_proj', 'neck', 'head',
+    allow = ['language_model.resizer', 'neck', 'encoder', 'bbox_head',
              'subject_head']
     assert check_tool.main([paper_tiny_cfg, dst, '--allow-missing'] +
                            allow) == 0
@@ -391,8 +392,8 @@ def test_glip_tool_and_checker(tiny_model, paper_tiny_cfg, tmp_path,
     # ... fails without, reporting counts per top-level module
     assert check_tool.main([paper_tiny_cfg, dst, '--max-keys', '0']) == 1
     out = capsys.readouterr().out
-    n_head = sum(k.startswith('head.') for k in ours)
-    assert f'    head{n_head:>24}' in out and 'FAILED' in out
+    n_head = sum(k.startswith('bbox_head.') for k in ours)
+    assert f'    bbox_head{n_head:>19}' in out and 'FAILED' in out
 
 
 def test_checker_unexpected_and_mismatch(tiny_model, paper_tiny_cfg,
@@ -404,19 +405,19 @@ def test_checker_unexpected_and_mismatch(tiny_model, paper_tiny_cfg,
     assert check_tool.main([paper_tiny_cfg, path]) == 0
     capsys.readouterr()
 
-    sd['module.head.extra.weight'] = torch.zeros(2)
+    sd['module.bbox_head.extra.weight'] = torch.zeros(2)
     torch.save(dict(state_dict=sd), path)
     assert check_tool.main([paper_tiny_cfg, path]) == 1
     out = capsys.readouterr().out
     assert 'unexpected keys: 1' in out and 'head.extra.weight' in out
 
-    del sd['module.head.extra.weight']
-    sd['module.head.query_embedding.weight'] = torch.zeros(3, 3)
+    del sd['module.bbox_head.extra.weight']
+    sd['module.bbox_head.query_embedding.weight'] = torch.zeros(3, 3)
     torch.save(dict(state_dict=sd), path)
     assert check_tool.main([paper_tiny_cfg, path]) == 1
     out = capsys.readouterr().out
-    shape = tuple(ours['head.query_embedding.weight'].shape)
-    assert f'head.query_embedding.weight: checkpoint (3, 3) vs model ' \
+    shape = tuple(ours['bbox_head.query_embedding.weight'].shape)
+    assert f'bbox_head.query_embedding.weight: checkpoint (3, 3) vs model ' \
         f'{shape}' in out
 
 

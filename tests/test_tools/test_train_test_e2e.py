@@ -187,7 +187,7 @@ def test_resume_after_sigkill_repeats_the_run(tmp_path, data_root):
     # dropout on, so that the random states matter
     opts = _data_options(data_root, 6) + [
         'default_hooks.checkpoint.interval=2',
-        'model.head.decoder.layer_cfg.ffn_cfg.ffn_drop=0.2',
+        'model.bbox_head.decoder.layer_cfg.ffn_cfg.ffn_drop=0.2',
         'model.backbone.drop_path_rate=0.2'
     ]
     cmd = [sys.executable, 'tools/train.py', CFG, '--no-validate']

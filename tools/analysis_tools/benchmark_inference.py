@@ -15,9 +15,10 @@ video (the model keeps the visual features of the previous call,
 model.test_cfg.reuse_visual=False`` measures the cost without). Every
 timed run starts without kept features.
 
-``--stages`` adds a per-stage report: the seconds of the text encoder,
-subject head, backbone, input projection, interaction neck, head (decoder,
-pixel decoder, mask head) and post-processing (``head.predict_by_feat``),
+``--stages`` adds a per-stage report: the seconds of the text encoder
+(``language_model``), subject head, backbone, input projection (``neck``),
+decoupled interaction (``encoder``), ``bbox_head`` (decoder, pixel decoder,
+mask head) and post-processing (``bbox_head.predict_by_feat``),
 timed by
 hooks inside the same runs (median over the timed runs; "other" is the
 rest of ``test_step``: preprocessing, tokenisation, subject selection),
@@ -214,8 +215,8 @@ def make_clip_sample(num_frames: int,
 
 
 #: top-level modules of DMFormer timed by ``--stages``, in forward order
-STAGES = ('text_encoder', 'subject_head', 'backbone', 'input_proj', 'neck',
-          'head')
+STAGES = ('language_model', 'subject_head', 'backbone', 'neck', 'encoder',
+          'bbox_head')
 
 
 class StageTimer:
@@ -239,7 +240,7 @@ class StageTimer:
                 module.register_forward_pre_hook(self._pre(name)))
             self._handles.append(
                 module.register_forward_hook(self._post(name)))
-        head = model.head
+        head = model.bbox_head
         self._predict = head.predict_by_feat
 
         def timed_predict(*args, **kwargs):

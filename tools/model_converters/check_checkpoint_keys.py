@@ -13,7 +13,7 @@ BERT weights)::
     python tools/model_converters/check_checkpoint_keys.py \
         configs/dmformer/dmformer_swin-t_ref-ytvos.py \
         checkpoints/glip-t_dmformer.pth \
-        --allow-missing text_encoder.resizer input_proj neck head \
+        --allow-missing language_model.resizer neck encoder bbox_head \
         subject_head
 """
 import argparse

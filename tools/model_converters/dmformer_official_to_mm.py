@@ -6,24 +6,24 @@ The official code (gaomingqi/DMFormer) saves ``{'model': state_dict,
 The key map (:mod:`dmformer.utils.ckpt_convert`) renames e.g.::
 
     backbone.0.body.layers.i.blocks.j.mlp.fc1   -> backbone.stages.i.blocks.j.ffn.layers.0.0
-    text_encoder.model.*                        -> text_encoder.bert.*
-    resizer.*                                   -> text_encoder.resizer.*
+    text_encoder.model.*                        -> language_model.bert.*
+    resizer.*                                   -> language_model.resizer.*
     subject_perceptron_1 / _2                   -> subject_head.encoder_layer / fc_cls
-    vlfuse_list_context.i.multihead_attn        -> neck.context_branch.vl_fusions.i.multihead_attn
+    vlfuse_list_context.i.multihead_attn        -> encoder.context_branch.vl_fusions.i.multihead_attn
     visionlayer_list_context.i.{norm1,linear1,linear2,norm2}
-                                                -> neck.context_branch.encoder_layers.i.{norms.0,ffn.layers.0.0,ffn.layers.1,norms.1}
+                                                -> encoder.context_branch.encoder_layers.i.{norms.0,ffn.layers.0.0,ffn.layers.1,norms.1}
     bertlayer_list_context.i / level_embed_context / resizer_context_{v,l}
-                                                -> neck.context_branch.{text_layers.i,level_embed,{vision,text}_resizer}
+                                                -> encoder.context_branch.{text_layers.i,level_embed,{vision,text}_resizer}
     input_proj.{0,1,2}.{0,1} / input_proj.3.{0,1}
-                                                -> input_proj.convs.l.{conv,gn} / input_proj.extra_convs.0.{conv,gn}
-    query_embed / transformer.reference_points  -> head.query_embedding / head.reference_points_fc
+                                                -> neck.convs.l.{conv,gn} / neck.extra_convs.0.{conv,gn}
+    query_embed / transformer.reference_points  -> bbox_head.query_embedding / bbox_head.reference_points_fc
     transformer.decoder.layers.i.{self_attn,norm2,cross_attn,norm1,linear1,linear2,norm3}
-                                                -> head.decoder.layers.i.{self_attn.attn,norms.0,cross_attn,norms.1,ffn.layers.0.0,ffn.layers.1,norms.2}
-    class_embed.i / bbox_embed.i.layers.j       -> head.cls_branches.i / head.reg_branches.i.layers.j
-    pixel_decoder.{adapter,layer}_s(.norm)      -> head.pixel_decoder.{lateral,output}_convs.(s-1).{conv,gn}
+                                                -> bbox_head.decoder.layers.i.{self_attn.attn,norms.0,cross_attn,norms.1,ffn.layers.0.0,ffn.layers.1,norms.2}
+    class_embed.i / bbox_embed.i.layers.j       -> bbox_head.cls_branches.i / bbox_head.reg_branches.i.layers.j
+    pixel_decoder.{adapter,layer}_s(.norm)      -> bbox_head.pixel_decoder.{lateral,output}_convs.(s-1).{conv,gn}
     pixel_decoder.cross_attn_s.{self_attn,multihead_attn,linear1,linear2,norm1..3}
-                                                -> head.pixel_decoder.vl_blocks.(s-1).{self_attn,cross_attn.attn,ffn.layers.0.0,ffn.layers.1,norms.0..2}
-    controller.layers.j                         -> head.mask_head.controller.layers.j
+                                                -> bbox_head.pixel_decoder.vl_blocks.(s-1).{self_attn,cross_attn.attn,ffn.layers.0.0,ffn.layers.1,norms.0..2}
+    controller.layers.j                         -> bbox_head.mask_head.controller.layers.j
 
 (the subject branch likewise). The Swin ``PatchMerging`` weights are
 re-ordered for mmdet's ``nn.Unfold`` layout; the duplicated

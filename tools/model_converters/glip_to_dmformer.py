@@ -4,7 +4,7 @@
 DMFormer initialises its Swin-T backbone and BERT-base text encoder from
 GLIP-T (``glip_tiny_model_o365_goldg_cc_sbu.pth``) and freezes them, as
 the official code does. This script writes a *partial* checkpoint with
-only ``backbone.*`` and ``text_encoder.bert.*``; use it as ``load_from``
+only ``backbone.*`` and ``language_model.bert.*``; use it as ``load_from``
 (the rest of the model keeps its initialisation, and MMEngine logs every
 missing key)::
 
@@ -29,7 +29,7 @@ from dmformer.utils.ckpt_convert import (GLIP_FORMATS, build_model_from_config,
                                          save_converted)
 
 # The modules a GLIP-T checkpoint provides; all others may be missing.
-PROVIDED = ('backbone', 'text_encoder.bert')
+PROVIDED = ('backbone', 'language_model.bert')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -47,7 +47,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--config',
         help='optional DMFormer config: check the converted keys and shapes '
         'against its model (exit 1 on any problem in backbone / '
-        'text_encoder.bert)')
+        'language_model.bert)')
     parser.add_argument(
         '--trust-pickle',
         action='store_true',

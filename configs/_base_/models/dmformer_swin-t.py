@@ -37,7 +37,7 @@ model = dict(
         frozen_eval=True,  # eval mode; False = official (drop-path on)
         lang_fusion=None),  # RMHCA, off in the released model
     # GLIP-T's language backbone: BERT-base-uncased, no pooler
-    text_encoder=dict(
+    language_model=dict(
         type='BertTextEncoder',
         bert_config=dict(
             vocab_size=30522,
@@ -53,7 +53,7 @@ model = dict(
         frozen=True,
         frozen_eval=True),
     # 1x1 conv + GN on strides 8/16/32, extra 3x3/2 conv + GN -> stride 64
-    input_proj=dict(
+    neck=dict(
         type='mmdet.ChannelMapper',
         in_channels=[192, 384, 768],
         kernel_size=1,
@@ -73,13 +73,13 @@ model = dict(
         loss_subject=dict(type='SubjectTokenLoss', loss_weight=2.0)),
     # two parallel branches, 2 x [VL fusion, deformable encoder layer,
     # BERT-style text layer] each, 256 -> 128 resizers, concatenated
-    neck=dict(
+    encoder=dict(
         type='DecoupledInteraction',
         embed_dims=embed_dims,
         num_levels=num_levels,
         context_branch=dict(num_iters=2),
         subject_branch=dict(num_iters=2)),
-    head=dict(
+    bbox_head=dict(
         type='DMFormerHead',
         num_queries=num_queries,
         embed_dims=embed_dims,

@@ -16,7 +16,7 @@ optim_wrapper = dict(
     paramwise_cfg=dict(
         custom_keys={
             'backbone': dict(lr_mult=0.5),
-            'text_encoder.bert': dict(lr_mult=0.1),
+            'language_model.bert': dict(lr_mult=0.1),
         }))
 
 param_scheduler = [

@@ -41,37 +41,52 @@ class DMFormer(BaseModel):
 
         frames (b, t, 3, H, W)          sentence(s)
               |                              |
-        backbone (Swin-T)             text_encoder (BERT) -> words, sentence
+        backbone (Swin-T)           language_model (BERT) -> words, sentence
               |                              |
-        input_proj (4 levels)       subject_head -> subject noun chunk
+        neck (ChannelMapper,         subject_head -> subject noun chunk
+              4 levels)                      |
               |                              |
-              +------------ neck ------------+
+              +---------- encoder -----------+
               |  context branch (sentence)   |
               |  subject branch (subject)    |
               +---- memory, text_embed ------+
                              |
-                 head: deformable decoder, class/box branches,
+                 bbox_head: deformable decoder, class/box branches,
                  cross-modal FPN + dynamic mask head
+
+    The module names follow mmdet's DETR-style detectors (``backbone``,
+    ``neck``, ``encoder``, ``bbox_head``, ``language_model`` as in
+    ``GroundingDINO``). Checkpoints saved before they did (``text_encoder``,
+    ``input_proj``, ``neck`` for the encoder, ``head``) still load: their
+    keys are renamed on loading
+    (:func:`dmformer.utils.ckpt_convert.upgrade_legacy_keys`).
 
     Args:
         backbone (dict): Visual backbone config (strides 4/8/16/32).
-        text_encoder (dict): Text encoder config (:class:`BertTextEncoder`).
-        input_proj (dict): Projection of backbone levels to the transformer
+        language_model (dict): Text encoder config
+            (:class:`BertTextEncoder`).
+        neck (dict): Projection of backbone levels to the transformer
             levels (mmdet ``ChannelMapper``, strides 8/16/32/64).
-        neck (dict): Decoupled interaction config
-            (:class:`DecoupledInteraction`).
-        head (dict): Decoder + mask head config (:class:`DMFormerHead`).
+        encoder (dict): The decoupled interaction
+            (:class:`DecoupledInteraction`): context and subject branches.
+        bbox_head (dict): Decoder + mask head config
+            (:class:`DMFormerHead`).
         subject_head (dict, optional): Subject perceptron config
-            (:class:`SubjectPerceptronHead`). Needed when the neck has a
+            (:class:`SubjectPerceptronHead`). Needed when the encoder has a
             subject branch. Defaults to None.
+        referent_head (dict, optional): A training-only loss module that
+            sees every expression of a clip's video (e.g.
+            :class:`ReferentContrastHead`): ``loss(proj_feats,
+            sentence_feats, data_samples)``. Not used at inference.
+            Defaults to None.
         positional_encoding (dict): mmdet ``SinePositionalEncoding`` config
             for the visual levels. Defaults to
             ``dict(num_feats=128, normalize=True, offset=-0.5)``.
         num_backbone_outs_to_proj (int): How many of the last backbone
-            outputs feed ``input_proj``. Defaults to 3.
+            outputs feed ``neck``. Defaults to 3.
         batch_invariant (bool): At test time (``predict`` / ``tensor``
             in eval mode), run the stages that see padding (backbone
-            windows, the GroupNorm of ``input_proj``, the convolutions,
+            windows, the GroupNorm of ``neck``, the convolutions,
             norms and spatially reduced attention of the pixel decoder) on
             every clip at its own padded size (``pad_shape``: ``img_shape``
             rounded up to the pad divisor) and mask the rest, so a clip gets
@@ -112,11 +127,12 @@ class DMFormer(BaseModel):
 
     def __init__(self,
                  backbone: ConfigType,
-                 text_encoder: ConfigType,
-                 input_proj: ConfigType,
+                 language_model: ConfigType,
                  neck: ConfigType,
-                 head: ConfigType,
+                 encoder: ConfigType,
+                 bbox_head: ConfigType,
                  subject_head: OptConfigType = None,
+                 referent_head: OptConfigType = None,
                  positional_encoding: ConfigType = dict(
                      num_feats=128, normalize=True, offset=-0.5),
                  num_backbone_outs_to_proj: int = 3,
@@ -132,15 +148,19 @@ class DMFormer(BaseModel):
         from ..layers.positional_encoding import SinePositionalEncoding1D
 
         self.backbone = MODELS.build(backbone)
-        self.text_encoder = MODELS.build(text_encoder)
-        self.input_proj = MODELS.build(input_proj)
+        # built in this order so that the initial weights and the parameter
+        # order are those of the checkpoints before the mmdet names
+        self.language_model = MODELS.build(language_model)
         self.neck = MODELS.build(neck)
-        self.head = MODELS.build(head)
+        self.encoder = MODELS.build(encoder)
+        self.bbox_head = MODELS.build(bbox_head)
         self.subject_head = MODELS.build(subject_head) \
             if subject_head is not None else None
-        if getattr(self.neck, 'subject_branch', None) is not None \
+        self.referent_head = MODELS.build(referent_head) \
+            if referent_head is not None else None
+        if getattr(self.encoder, 'subject_branch', None) is not None \
                 and self.subject_head is None:
-            raise ValueError('The neck has a subject branch, which needs a '
+            raise ValueError('The encoder has a subject branch, which needs a '
                              '`subject_head` to choose the subject phrase.')
         self.positional_encoding = SinePositionalEncoding(
             **positional_encoding)
@@ -176,11 +196,17 @@ class DMFormer(BaseModel):
         self.clear_visual_cache()
         return super().train(mode)
 
-    def _load_from_state_dict(self, *args, **kwargs) -> None:
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
+                              **kwargs) -> None:
         """Load this module's own tensors (``load_state_dict``); drops the
-        kept visual features."""
+        kept visual features, and renames the keys of a checkpoint saved
+        with the old module names (see
+        :func:`~dmformer.utils.ckpt_convert.upgrade_legacy_keys`) before
+        the sub-modules read theirs."""
+        from dmformer.utils.ckpt_convert import upgrade_legacy_keys
         self.clear_visual_cache()
-        super()._load_from_state_dict(*args, **kwargs)
+        upgrade_legacy_keys(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def with_subject_head(self) -> bool:
@@ -238,7 +264,7 @@ class DMFormer(BaseModel):
                 self._sample_with_frames(s, frame_idx) for s in data_samples
             ]
         outs = self.forward_features(inputs, data_samples)
-        losses = self.head.loss_by_feat(outs['head_outs'], data_samples)
+        losses = self.bbox_head.loss_by_feat(outs['head_outs'], data_samples)
         if self.with_subject_head:
             from ..utils.noun_chunks import char_span_to_token_labels
             text = outs['text']
@@ -249,6 +275,17 @@ class DMFormer(BaseModel):
             losses.update(
                 self.subject_head.loss(outs['subject_logits'],
                                        text['word_pad_mask'], labels))
+        if self.referent_head is not None:
+            # every expression of every clip's video, in sample order
+            texts = [
+                exp['text'] for sample in data_samples
+                for exp in sample.metainfo.get('video_expressions', [])
+            ]
+            sentence_feats = self.language_model.encode_sentences(texts) \
+                if texts else outs['text']['sentence_feat'][:0]
+            losses.update(
+                self.referent_head.loss(outs['visual']['proj_feats'],
+                                        sentence_feats, data_samples))
         return losses
 
     def test_step(self, data: Union[dict, tuple, list]) -> SampleList:
@@ -315,8 +352,8 @@ class DMFormer(BaseModel):
         results, subject_spans = None, None
         # consecutive clips of at most clip_len frames, one query choice each
         # several sentences on one clip: the text-free visual features once,
-        # then the sentences one by one (batching them through the neck and
-        # head was slower on CPU than running them in turn)
+        # then the sentences one by one (batching them through the encoder
+        # and head was slower on CPU than running them in turn)
         share = inputs.shape[0] == 1 and len(data_samples) > 1 \
             and not self.with_lang_fusion
         # the expressions of one video come one after another in testing:
@@ -343,7 +380,7 @@ class DMFormer(BaseModel):
                 with amp:
                     outs = self.forward_features(clip, samples, visual)
                 # post-processing in float32 (a no-op without amp)
-                clip_results += self.head.predict_by_feat(
+                clip_results += self.bbox_head.predict_by_feat(
                     _to_float32(outs['head_outs']), samples, rescale=rescale)
                 spans = outs['subject_char_spans']
                 subject_spans = None if spans is None else \
@@ -424,7 +461,8 @@ class DMFormer(BaseModel):
 
         Returns:
             dict: ``head_outs``, ``text`` (text encoder outputs),
-            ``subject_logits`` and ``subject_char_spans``.
+            ``visual`` (:meth:`extract_feat` outputs), ``subject_logits``
+            and ``subject_char_spans``.
         """
         if inputs.dim() != 5:
             raise ValueError('DMFormer expects inputs of shape '
@@ -445,6 +483,7 @@ class DMFormer(BaseModel):
         return dict(
             head_outs=head_outs,
             text=text_dict['text'],
+            visual=visual,
             subject_logits=subject_dict['subject_logits'],
             subject_char_spans=subject_dict['subject_char_spans'])
 
@@ -463,7 +502,7 @@ class DMFormer(BaseModel):
             ``text_pos`` (b, L, C) sine positions.
         """
         texts = [self._get_text(sample) for sample in data_samples]
-        text = self.text_encoder(texts)
+        text = self.language_model(texts)
         word_pad_mask = text['word_pad_mask']
         return dict(
             texts=texts,
@@ -560,16 +599,16 @@ class DMFormer(BaseModel):
 
     def forward_encoder(self, visual: Dict, text_dict: Dict,
                         subject_dict: Dict, num_frames: int) -> Dict:
-        """The decoupled interaction (``neck``): the context branch with
+        """The decoupled interaction (``encoder``): the context branch with
         the whole sentence and the subject branch with the chosen subject
         phrase, on the projected visual levels.
 
         Returns:
             dict: ``memory``, ``memory_pad_mask``, ``spatial_shapes``,
             ``level_start_index``, ``valid_ratios`` and ``text_embed`` (see
-            :class:`~dmformer.models.necks.DecoupledInteraction`).
+            :class:`~dmformer.models.layers.DecoupledInteraction`).
         """
-        return self.neck(
+        return self.encoder(
             mlvl_feats=visual['proj_feats'],
             mlvl_pad_masks=visual['proj_masks'],
             mlvl_pos=visual['proj_pos'],
@@ -584,7 +623,7 @@ class DMFormer(BaseModel):
                         text_dict: Dict, data_samples: SampleList,
                         num_frames: int) -> Dict:
         """Queries, deformable decoder, cross-modal pixel decoder and
-        dynamic mask heads (``head``).
+        dynamic mask heads (``bbox_head``).
 
         Returns:
             dict: ``all_cls_scores``, ``all_bbox_preds``,
@@ -592,7 +631,7 @@ class DMFormer(BaseModel):
             :class:`~dmformer.models.heads.DMFormerHead`.
         """
         img_shapes = [tuple(s.metainfo['img_shape'][:2]) for s in data_samples]
-        return self.head(
+        return self.bbox_head(
             memory=encoder_outs['memory'],
             memory_pad_mask=encoder_outs['memory_pad_mask'],
             spatial_shapes=encoder_outs['spatial_shapes'],
@@ -639,7 +678,7 @@ class DMFormer(BaseModel):
             if self.with_lang_fusion else self.backbone(frames)
         img_pad_mask = self._image_pad_mask(inputs, data_samples)
         proj_feats = list(
-            self.input_proj(
+            self.neck(
                 tuple(backbone_feats[-self.num_backbone_outs_to_proj:])))
         backbone_masks, backbone_pos = self._masks_and_pos(
             img_pad_mask, backbone_feats)

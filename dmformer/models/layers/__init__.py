@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .bert_layer import BertStyleEncoderLayer
 from .cross_modal_fpn import CrossModalFPNDecoder, VisionLanguageBlock
+from .decoupled_interaction import DecoupledInteraction, InteractionBranch
 from .dynamic_mask_head import DynamicMaskHead
 from .feature_resizer import FeatureResizer
 from .positional_encoding import SinePositionalEncoding1D
@@ -10,5 +11,6 @@ from .vl_fusion import VisionLanguageFusion
 __all__ = [
     'BertStyleEncoderLayer', 'FeatureResizer', 'SinePositionalEncoding1D',
     'RMHCA', 'VisionLanguageFusion', 'CrossModalFPNDecoder',
-    'VisionLanguageBlock', 'DynamicMaskHead'
+    'VisionLanguageBlock', 'DynamicMaskHead', 'DecoupledInteraction',
+    'InteractionBranch'
 ]

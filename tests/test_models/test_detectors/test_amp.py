@@ -7,6 +7,7 @@ import torch
 from dmformer.apis import inference_clip, init_model
 from dmformer.datasets.synthetic_rvos import generate_video
 from dmformer.testing import seeded_parameters
+from dmformer.utils.ckpt_convert import current_to_legacy_key
 
 TEXTS = ['the big orange diamond', 'the small striped square far from the '
          'big orange diamond', 'the red circle moving left']
@@ -24,7 +25,8 @@ def _mean_iou(ref, out):
 @pytest.fixture(scope='module')
 def seeded():
     model = init_model('configs/dmformer/dmformer_tiny_synthetic.py')
-    seeded_parameters(model)
+    # seeded as before the mmdet module names
+    seeded_parameters(model, current_to_legacy_key)
     # a video of the built-in synthetic data (moving textured shapes)
     video = generate_video(np.random.default_rng(0), num_frames=3, size=96)
     frames = list(video['frames'])

@@ -22,6 +22,7 @@ from dmformer.registry import MODELS
 from dmformer.structures import RVOSDataSample
 from dmformer.testing import seeded_parameters
 from dmformer.utils import register_all_modules
+from dmformer.utils.ckpt_convert import current_to_legacy_key
 
 TINY_CFG = 'configs/dmformer/dmformer_tiny_synthetic.py'
 NUM_FRAMES = 2
@@ -59,7 +60,8 @@ def _batch(*clips):
 def tiny_model():
     register_all_modules()
     model = MODELS.build(Config.fromfile(TINY_CFG).model)
-    seeded_parameters(model)
+    # seeded as before the mmdet module names
+    seeded_parameters(model, current_to_legacy_key)
     return model.eval()
 
 
@@ -118,7 +120,7 @@ def test_mixed_sizes_train_step(tiny_model, invariant_train):
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
     assert model.backbone.patch_embed.projection.weight.grad.abs().sum() > 0
-    assert model.input_proj.convs[0].conv.weight.grad.abs().sum() > 0
+    assert model.neck.convs[0].conv.weight.grad.abs().sum() > 0
     # one backbone call per padded size, or one for the padded batch
     assert calls == ([(96, 128), (160, 192)]
                      if invariant_train else [(160, 192)])

@@ -69,14 +69,14 @@ def test_default_parameter_counts(default_model):
     assert not any(p.requires_grad
                    for p in default_model.backbone.parameters())
     assert not any(p.requires_grad
-                   for p in default_model.text_encoder.bert.parameters())
+                   for p in default_model.language_model.bert.parameters())
 
 
 def test_frozen_parts_stay_in_eval_mode(default_model):
     default_model.train()
     assert not default_model.backbone.training
-    assert not default_model.text_encoder.bert.training
-    assert default_model.neck.training and default_model.head.training
+    assert not default_model.language_model.bert.training
+    assert default_model.encoder.training and default_model.bbox_head.training
 
 
 def test_loss_predict_and_gradients(default_model):
@@ -156,8 +156,8 @@ def test_ablation_configs(cfg_file, has_subject):
     assert ('loss_subject' in losses) == has_subject
     assert all(torch.isfinite(v) for v in losses.values())
     # the remaining branch outputs the full 256-d memory
-    branch = model.neck.subject_branch if has_subject \
-        else model.neck.context_branch
+    branch = model.encoder.subject_branch if has_subject \
+        else model.encoder.context_branch
     assert branch is not None
 
 
@@ -280,3 +280,42 @@ def test_stages_compose_and_can_be_overridden(default_model):
         del model.select_subject
     assert not torch.equal(changed['head_outs']['all_mask_preds'],
                            outs['head_outs']['all_mask_preds'])
+
+
+def test_checkpoint_with_the_old_module_names_loads(tmp_path):
+    """Checkpoints saved before the modules took mmdet's names
+    (``text_encoder``, ``input_proj``, ``neck`` = the interaction, ``head``)
+    load unchanged through ``init_model`` (demo, API, the checkpoint check
+    of ``tools/test.py``) and MMEngine's loader (``load_from``, the test
+    runner), and a current checkpoint is left alone."""
+    from collections import OrderedDict
+
+    from mmengine.runner.checkpoint import load_checkpoint
+
+    from dmformer.apis import init_model
+    from dmformer.utils.ckpt_convert import current_to_legacy_key
+    cfg = 'configs/dmformer/dmformer_tiny_synthetic.py'
+    torch.manual_seed(0)
+    src = init_model(cfg)
+    expected = src.state_dict()
+    old = OrderedDict(
+        (current_to_legacy_key(k), v.clone()) for k, v in expected.items())
+    assert {k.split('.')[0] for k in old} >= {
+        'text_encoder', 'input_proj', 'neck', 'head', 'backbone'
+    }
+    assert not any(k.startswith(('language_model.', 'encoder.',
+                                 'bbox_head.')) for k in old)
+    old_path, new_path = str(tmp_path / 'old.pth'), str(tmp_path / 'new.pth')
+    torch.save(dict(state_dict=old, meta=dict()), old_path)
+    torch.save(dict(state_dict=expected, meta=dict()), new_path)
+
+    for path in (old_path, new_path):
+        # strict: any key left unmatched would be refused
+        loaded = init_model(cfg, path).state_dict()
+        assert loaded.keys() == expected.keys()
+        for key, value in expected.items():
+            assert torch.equal(loaded[key], value), (path, key)
+    fresh = MODELS.build(Config.fromfile(cfg).model)
+    load_checkpoint(fresh, old_path, strict=True, logger='silent')
+    for key, value in fresh.state_dict().items():
+        assert torch.equal(value, expected[key]), key

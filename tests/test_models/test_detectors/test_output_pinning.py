@@ -13,7 +13,10 @@ stream depends on the order in which modules are built) but from the
 parameter *names*: every parameter is drawn from a generator seeded with
 the CRC32 of its name. A redesign that moves or renames modules keeps the
 pin by mapping its new names to the old ones (the checkpoint key-rename
-rules) in :func:`dmformer.testing.seeded_parameters`.
+rules) in :func:`dmformer.testing.seeded_parameters`: the values were
+pinned before the modules took mmdet's names (``language_model``, ``neck``,
+``encoder``, ``bbox_head``), so every name is seeded as its old one
+(:func:`~dmformer.utils.ckpt_convert.current_to_legacy_key`).
 
 Regenerate the file only for an intended change of behaviour, and say so in
 the commit::
@@ -28,6 +31,7 @@ from mmengine.config import Config
 from mmengine.structures import InstanceData
 
 from dmformer.testing import seeded_parameters
+from dmformer.utils.ckpt_convert import current_to_legacy_key
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -91,7 +95,7 @@ def compute_outputs(name: str) -> dict:
     register_all_modules()
     cfg = Config.fromfile(osp.join(ROOT, CONFIGS[name]))
     model = MODELS.build(cfg.model)
-    seeded_parameters(model)
+    seeded_parameters(model, current_to_legacy_key)
     _no_dropout(model)
     out = {}
     model.eval()

@@ -9,11 +9,11 @@ from torch import Tensor, nn
 
 from dmformer.registry import MODELS
 from dmformer.utils import OptConfigType, OptMultiConfig
-from ..layers.bert_layer import BertStyleEncoderLayer
-from ..layers.feature_resizer import FeatureResizer
-from ..layers.positional_encoding import SinePositionalEncoding1D
-from ..layers.vl_fusion import VisionLanguageFusion
 from ..utils.misc import flatten_mlvl, get_valid_ratio, masked_mean
+from .bert_layer import BertStyleEncoderLayer
+from .feature_resizer import FeatureResizer
+from .positional_encoding import SinePositionalEncoding1D
+from .vl_fusion import VisionLanguageFusion
 
 
 @MODELS.register_module()
@@ -185,7 +185,7 @@ def _encoder_layer_cfg(cfg: OptConfigType, embed_dims: int,
 
 @MODELS.register_module()
 class DecoupledInteraction(BaseModule):
-    """Decoupled context/subject interaction neck of DMFormer.
+    """Decoupled context/subject interaction encoder of DMFormer.
 
     Replaces the transformer encoder: a context-aware branch fuses the
     visual tokens with all the words of the caption, a subject-aware branch

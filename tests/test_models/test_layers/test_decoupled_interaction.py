@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from dmformer.models.language_models import BertTextEncoder
-from dmformer.models.layers import SinePositionalEncoding1D
-from dmformer.models.necks import DecoupledInteraction, InteractionBranch
+from dmformer.models.layers import (DecoupledInteraction, InteractionBranch,
+                                    SinePositionalEncoding1D)
 from dmformer.models.utils import masked_mean
 from dmformer.registry import MODELS
 
