@@ -75,6 +75,12 @@ class BaseRVOSDataset(BaseDataset):
             Defaults to None.
         img_suffix (str): Frame file suffix. Defaults to '.jpg'.
         ann_suffix (str): Annotation file suffix. Defaults to '.png'.
+        with_video_expressions (bool): Give every data info
+            ``video_expressions``: ``[{"text": str, "obj_id": int}]``, all
+            kept expressions of its video (itself included), for training
+            losses that contrast the objects of a clip (see
+            :class:`~dmformer.models.heads.ReferentContrastHead`).
+            Defaults to False.
         backend_args (dict, optional): File backend arguments.
             Defaults to None.
         **kwargs: Other arguments of :class:`mmengine.dataset.BaseDataset`
@@ -94,6 +100,7 @@ class BaseRVOSDataset(BaseDataset):
                  expected_num_videos: Optional[int] = None,
                  img_suffix: str = '.jpg',
                  ann_suffix: str = '.png',
+                 with_video_expressions: bool = False,
                  backend_args: Optional[dict] = None,
                  **kwargs) -> None:
         if sample_mode not in ('anchor', 'video'):
@@ -110,6 +117,7 @@ class BaseRVOSDataset(BaseDataset):
         self.expected_num_videos = expected_num_videos
         self.img_suffix = img_suffix
         self.ann_suffix = ann_suffix
+        self.with_video_expressions = with_video_expressions
         self.backend_args = backend_args
         if data_prefix is None:
             data_prefix = dict(img_path='', ann_path='')
@@ -283,7 +291,7 @@ class BaseRVOSDataset(BaseDataset):
             exp_items: List[Tuple[str, dict]] = sorted(
                 video['expressions'].items(),
                 key=lambda kv: (len(str(kv[0])), str(kv[0])))
-            kept_any = False
+            video_infos: List[dict] = []
             for exp_id, exp in exp_items:
                 exp_id = str(exp_id)
                 if not self.keep_expression(video_id, exp_id):
@@ -300,13 +308,21 @@ class BaseRVOSDataset(BaseDataset):
                         subject_span=labels.get(video_id, {}).get(exp_id)))
                 num_labelled += info['subject_span'] is not None
                 num_exps += 1
-                kept_any = True
+                video_infos.append(info)
+            if self.with_video_expressions:
+                expressions = [
+                    dict(text=info['text'], obj_id=info['obj_id'])
+                    for info in video_infos
+                ]
+                for info in video_infos:
+                    info['video_expressions'] = expressions
+            for info in video_infos:
                 if self.sample_mode == 'video':
                     data_list.append(info)
                 else:
                     for anchor in range(0, len(frame_ids), self.anchor_stride):
                         data_list.append(dict(info, anchor_idx=anchor))
-            if kept_any:
+            if video_infos:
                 kept_videos.append(video_id)
 
         if self.expected_num_videos is not None and \

@@ -382,3 +382,35 @@ def test_config_test_pipeline(tmp_path):
     with pytest.raises(ValueError, match='expected 202 videos'):
         dataset_cfg.expected_num_videos = 202
         DATASETS.build(dataset_cfg)
+
+
+def test_video_expressions_and_id_maps(root):
+    """``with_video_expressions`` + ``with_seg_map``: every sample carries
+    all expressions of its video and the whole object-id maps, which a
+    flip mirrors (and whose captions swap left/right) and a resize scales
+    with nearest-neighbour labels."""
+    assert 'video_expressions' not in build(root).get_data_info(0)
+    pipeline = [
+        dict(type='RVOSFrameSample', num_frames=2, max_skip=3),
+        dict(type='LoadRVOSFrames'),
+        dict(type='LoadRVOSAnnotations', with_seg_map=True),
+        dict(type='VideoRandomFlip', prob=1.0),
+        dict(type='VideoRandomResize', scales=[2 * H], max_size=None),
+        dict(type='PackRVOSInputs'),
+    ]
+    dataset = build(root, with_video_expressions=True, pipeline=pipeline)
+    expected = [dict(text='the man on the left', obj_id=1),
+                dict(text='a dog', obj_id=2)]
+    assert dataset.get_data_info(0)['video_expressions'] == expected
+    assert dataset.get_data_info(6)['video_expressions'] == [
+        dict(text='a red car', obj_id=1)]
+    sample = dataset[0]['data_samples']
+    assert sample.video_expressions == [
+        dict(text='the man on the right', obj_id=1),
+        dict(text='a dog', obj_id=2)]
+    id_maps = sample.gt_instances.id_maps
+    assert id_maps.shape == (2, 2 * H, 2 * W) and id_maps.dtype == torch.uint8
+    for t, name in enumerate(sample.frame_ids):
+        ids = index_map(int(name) // 5)[:, ::-1].repeat(2, 0).repeat(2, 1)
+        assert torch.equal(id_maps[t], torch.from_numpy(ids.copy()))
+        assert torch.equal(sample.gt_instances.masks[t], id_maps[t] == 1)

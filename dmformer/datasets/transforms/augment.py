@@ -155,12 +155,16 @@ class VideoRandomFlip(BaseTransform):
     - img (list[np.ndarray])
     - gt_masks (list[BitmapMasks], optional)
     - gt_bboxes (list[HorizontalBoxes], optional)
+    - gt_seg_map (list[np.ndarray], optional): object-id maps
     - gt_valid (list[bool], optional)
     - text (str, optional)
+    - video_expressions (list[dict], optional): their ``text`` is swapped
+      like the caption
 
     Modified Keys:
 
-    - img, gt_masks, gt_bboxes, text, noun_chunks, gt_subject_span
+    - img, gt_masks, gt_bboxes, gt_seg_map, text, noun_chunks,
+      gt_subject_span, video_expressions
 
     Added Keys:
 
@@ -191,6 +195,11 @@ class VideoRandomFlip(BaseTransform):
             results['gt_masks'] = [
                 mask.flip('horizontal') for mask in _frame_list(
                     results, 'gt_masks', self.__class__.__name__)
+            ]
+        if results.get('gt_seg_map') is not None:
+            results['gt_seg_map'] = [
+                mmcv.imflip(seg, 'horizontal') for seg in _frame_list(
+                    results, 'gt_seg_map', self.__class__.__name__)
             ]
         if results.get('gt_bboxes') is not None:
             boxes_list = _frame_list(results, 'gt_bboxes',
@@ -228,6 +237,11 @@ class VideoRandomFlip(BaseTransform):
             old_text = results['text']
             results['text'] = swap_left_right(old_text)
             _remap_spans(results, old_text, results['text'])
+        if self.swap_text and results.get('video_expressions') is not None:
+            results['video_expressions'] = [
+                dict(exp, text=swap_left_right(exp['text']))
+                for exp in results['video_expressions']
+            ]
         return results
 
     def __repr__(self) -> str:
@@ -319,7 +333,8 @@ class _SharedFrameTransform(BaseTransform):
     """
 
     #: per-frame keys fed to the wrapped transform when present
-    frame_keys: Tuple[str, ...] = ('img', 'img_shape', 'gt_masks', 'gt_bboxes')
+    frame_keys: Tuple[str, ...] = ('img', 'img_shape', 'gt_masks', 'gt_bboxes',
+                                   'gt_seg_map')
     #: per-frame keys created by the wrapped transform (always returned)
     created_keys: Tuple[str, ...] = ()
 

@@ -52,7 +52,9 @@ class PackRVOSInputs(BaseTransform):
     - ``data_samples.gt_instances`` (if ``gt_masks`` is in ``results``):
       ``masks`` bool (T, H, W), ``bboxes`` float (T, 4) xyxy and ``valid``
       bool (T,). A frame whose mask lost its instance (a crop) or whose
-      ``gt_valid`` is False is marked invalid and gets a zero box.
+      ``gt_valid`` is False is marked invalid and gets a zero box. With
+      ``gt_seg_map`` in ``results`` (see :class:`LoadRVOSAnnotations`),
+      also ``id_maps`` uint8 (T, H, W): every object's id per pixel.
     - ``data_samples.gt_subject_span``: LongTensor (2,) if present.
     - metainfo: ``meta_keys``. ``frame_ids``/``img_paths`` are read from the
       per-frame ``frame_id``/``img_path`` lists; per-frame lists of
@@ -70,14 +72,15 @@ class PackRVOSInputs(BaseTransform):
     DEFAULT_META_KEYS = ('video_id', 'exp_id', 'obj_id', 'text', 'noun_chunks',
                          'frame_ids', 'img_paths', 'ori_shape', 'img_shape',
                          'scale_factor', 'flip', 'flip_direction',
-                         'subject_source')
+                         'subject_source', 'video_expressions')
     # meta key -> per-frame key holding its values
     FRAME_LIST_KEYS = {'frame_ids': 'frame_id', 'img_paths': 'img_path'}
     # per-frame keys whose values must agree over the clip
     STRICT_KEYS = ('ori_shape', 'img_shape')
     # keys whose single (video-level) value is itself a sequence
     # video-level lists, never reduced (e.g. one noun chunk in a T=1 clip)
-    VIDEO_LIST_KEYS = ('noun_chunks', 'valid_indices', 'video_frame_ids')
+    VIDEO_LIST_KEYS = ('noun_chunks', 'valid_indices', 'video_frame_ids',
+                       'video_expressions')
     SEQUENCE_VALUED_KEYS = ('ori_shape', 'img_shape', 'scale_factor',
                             'pad_shape')
 
@@ -149,6 +152,13 @@ class PackRVOSInputs(BaseTransform):
         instances.masks = torch.from_numpy(np.stack(masks))
         instances.bboxes = torch.from_numpy(np.stack(boxes))
         instances.valid = torch.tensor(valid, dtype=torch.bool)
+        if results.get('gt_seg_map') is not None:
+            id_maps = np.stack(results['gt_seg_map'])
+            if id_maps.shape[1:] != shape:
+                raise ValueError(
+                    f'gt_seg_map of video {video_id!r} has size '
+                    f'{id_maps.shape[1:]} but the masks {shape}.')
+            instances.id_maps = torch.from_numpy(id_maps)
         return instances
 
     def transform(self, results: dict) -> dict:

@@ -361,6 +361,11 @@ class LoadRVOSAnnotations(BaseTransform):
             ``obj_id``) unchanged instead of raising, e.g. for the
             Ref-YouTube-VOS valid split whose masks are not public.
             Defaults to False.
+        with_seg_map (bool): Also keep every frame's whole object-id map
+            as ``gt_seg_map`` (list of (H, W) uint8, 0 = background; the
+            mmdet key, so resizes and crops treat it as a label map), for
+            training losses that look at all the objects of a clip.
+            Defaults to False.
         backend_args (dict, optional): File backend arguments.
             Defaults to None.
 
@@ -374,9 +379,11 @@ class LoadRVOSAnnotations(BaseTransform):
     def __init__(self,
                  check_absent_object: bool = True,
                  skip_unannotated: bool = False,
+                 with_seg_map: bool = False,
                  backend_args: Optional[dict] = None) -> None:
         self.check_absent_object = check_absent_object
         self.skip_unannotated = skip_unannotated
+        self.with_seg_map = with_seg_map
         self.backend_args = backend_args
         self._checked: Set[Tuple[str, int]] = set()
 
@@ -432,7 +439,7 @@ class LoadRVOSAnnotations(BaseTransform):
                 'cannot be loaded.')
         ori_shapes = results.get('ori_shape')
         img_paths = results.get('img_path', [None] * len(paths))
-        frame_masks = []
+        frame_masks, seg_maps = [], []
         for i, path in enumerate(paths):
             ids = read_index_png(path, self.backend_args)
             if isinstance(ori_shapes, (list, tuple)) and \
@@ -441,7 +448,14 @@ class LoadRVOSAnnotations(BaseTransform):
                     f'Mask {path!r} has size {ids.shape} but its frame '
                     f'{img_paths[i]!r} has size {tuple(ori_shapes[i])}.')
             frame_masks.append(ids == obj_id)
+            if self.with_seg_map:
+                if ids.max(initial=0) > 255:
+                    raise ValueError(f'Mask {path!r} has object ids above '
+                                     '255; with_seg_map keeps uint8 maps.')
+                seg_maps.append(ids.astype(np.uint8))
         set_one_instance_annotations(results, frame_masks)
+        if self.with_seg_map:
+            results['gt_seg_map'] = seg_maps
         if self.check_absent_object and not any(results['gt_valid']):
             self._check_object_in_video(results, paths)
         return results
@@ -450,6 +464,7 @@ class LoadRVOSAnnotations(BaseTransform):
         return (f'{self.__class__.__name__}('
                 f'check_absent_object={self.check_absent_object}, '
                 f'skip_unannotated={self.skip_unannotated}, '
+                f'with_seg_map={self.with_seg_map}, '
                 f'backend_args={self.backend_args})')
 
 

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .dmformer_head import DMFormerHead
+from .referent_contrast_head import ReferentContrastHead
 from .subject_perceptron_head import SubjectPerceptronHead
 
-__all__ = ['SubjectPerceptronHead', 'DMFormerHead']
+__all__ = ['SubjectPerceptronHead', 'DMFormerHead', 'ReferentContrastHead']

@@ -162,6 +162,8 @@ class BertTextEncoder(BaseModule):
         self.frozen_eval = frozen_eval
         self.resizer = FeatureResizer(
             config.hidden_size, out_channels, dropout=resizer_dropout)
+        # caption -> pooled BERT output, see encode_sentences()
+        self._sentence_cache: Dict[str, Tensor] = {}
         if frozen:
             self.bert.requires_grad_(False)
             if frozen_eval:
@@ -173,6 +175,11 @@ class BertTextEncoder(BaseModule):
         if self.frozen and self.frozen_eval:
             self.bert.eval()
         return self
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        """Load this module's own tensors; drops the sentence cache."""
+        self._sentence_cache.clear()
+        super()._load_from_state_dict(*args, **kwargs)
 
     def tokenize(self, texts: List[str]) -> Dict[str, Tensor]:
         """Tokenise a batch of captions (padding to the longest one).
@@ -241,3 +248,44 @@ class BertTextEncoder(BaseModule):
             sentence_feat=self.resizer(sentence),
             offsets=enc['offset_mapping'].to(device=device, dtype=torch.long),
             input_ids=input_ids)
+
+    #: most captions kept by :meth:`encode_sentences`
+    SENTENCE_CACHE_SIZE = 100000
+
+    def encode_sentences(self, texts: List[str]) -> Tensor:
+        """Sentence features only (``forward(texts)['sentence_feat']``).
+
+        A frozen BERT in eval mode is a fixed function, so its pooled output
+        is kept per caption (at most ``SENTENCE_CACHE_SIZE``) and only the
+        resizer runs again: training losses that read every expression of a
+        video see the same few thousand captions over and over. A caption
+        encoded alone can differ from one encoded in a padded batch by
+        float rounding (~1e-7).
+
+        Args:
+            texts (list[str]): N captions.
+
+        Returns:
+            Tensor: (N, D) sentence features.
+        """
+        if not (self.frozen and not self.bert.training):
+            return self.forward(texts)['sentence_feat']
+        missing = sorted({t for t in texts if t not in self._sentence_cache})
+        if missing:
+            enc = self.tokenize(missing)
+            device = self.resizer.fc.weight.device
+            attention_mask = enc['attention_mask'].to(device)
+            with torch.no_grad():
+                input_ids = enc['input_ids'].to(device)
+                hidden = self.bert(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    token_type_ids=torch.zeros_like(
+                        input_ids)).last_hidden_state
+                pooled = masked_mean(hidden, ~attention_mask.bool())
+            if len(self._sentence_cache) + len(missing) > \
+                    self.SENTENCE_CACHE_SIZE:
+                self._sentence_cache.clear()
+            self._sentence_cache.update(zip(missing, pooled))
+        pooled = torch.stack([self._sentence_cache[t] for t in texts])
+        return self.resizer(pooled)

@@ -185,6 +185,6 @@ def test_reprs():
         "imdecode_backend='cv2', backend_args=None)")
     assert repr(LoadRVOSAnnotations()) == (
         'LoadRVOSAnnotations(check_absent_object=True, '
-        'skip_unannotated=False, backend_args=None)')
+        'skip_unannotated=False, with_seg_map=False, backend_args=None)')
     assert repr(
         LoadSubjectSpan()) == ('LoadSubjectSpan(use_stored_labels=True)')

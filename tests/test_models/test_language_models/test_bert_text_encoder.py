@@ -79,6 +79,28 @@ def test_frozen_modes():
     assert enc.bert.embeddings.word_embeddings.weight.grad is not None
 
 
+def test_encode_sentences_caches_the_frozen_bert():
+    enc = _tiny(resizer_dropout=0.).train()
+    texts = ['a dog', 'the man on the left', 'a dog']
+    full = enc(texts)['sentence_feat']
+    feats = enc.encode_sentences(texts)
+    torch.testing.assert_close(feats, full, atol=1e-5, rtol=1e-5)
+    assert sorted(enc._sentence_cache) == ['a dog', 'the man on the left']
+    feats.sum().backward()  # the resizer still learns
+    assert enc.resizer.fc.weight.grad is not None
+    calls = []
+    enc.bert.register_forward_hook(lambda *args: calls.append(1))
+    enc.encode_sentences(['a dog'])
+    assert not calls  # served from the cache
+    # new weights (a checkpoint) drop the cache
+    enc.load_state_dict(enc.state_dict())
+    assert not enc._sentence_cache
+    # a BERT that learns is never cached
+    enc = _tiny(frozen=False).train()
+    enc.encode_sentences(['a dog'])
+    assert not enc._sentence_cache
+
+
 def test_errors():
     enc = _tiny()
     with pytest.raises(ValueError, match='caption 1'):
