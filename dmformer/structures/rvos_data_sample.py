@@ -23,6 +23,9 @@ class RVOSDataSample(BaseDataElement):
     - ``pad_shape`` / ``batch_input_shape`` (tuple[int, int]): set by the
       data preprocessor.
     - ``flip`` (bool), ``scale_factor`` (tuple[float, float]).
+    - ``video_expressions`` (list[dict], optional): ``{"text", "obj_id"}``
+      of every expression of the video (this one included), from a dataset
+      built with ``with_video_expressions=True``.
 
     Data fields:
 
@@ -33,6 +36,9 @@ class RVOSDataSample(BaseDataElement):
         - ``bboxes`` (Tensor): float, (T, 4), xyxy pixels in the same frame
           as ``masks``; zeros where the object is absent.
         - ``valid`` (Tensor): bool, (T,), whether the object is present.
+        - ``id_maps`` (Tensor, optional): uint8, (T, H, W), the id of
+          every annotated object per pixel (0 = background), like
+          ``masks``; from ``LoadRVOSAnnotations(with_seg_map=True)``.
     - ``gt_subject_span`` (Tensor): long, (2,), the character span
       ``[start, end)`` of the subject noun phrase of ``text`` (optional;
       the subject perceptron is not supervised without it).
