@@ -136,8 +136,58 @@ class RefCOCODataset(BaseDataset):
                 f'of its caption {text!r}.')
         return [int(span[0]), int(span[1])]
 
+    def parse_data_info(self, raw_data_info: dict) -> Optional[dict]:
+        """Parse one expression into its one-frame data info (the dataset
+        hook that every DMFormer dataset builds its data infos with, here
+        on mmengine's :class:`BaseDataset`).
+
+        Args:
+            raw_data_info (dict): ``base`` (the image-level keys: image id,
+                size, the per-frame ``img_path`` / ``frame_id`` lists...),
+                ``video_id``, ``exp_id``, ``caption``, ``anns`` (the COCO
+                annotations of the referred object), ``subject_span`` (the
+                stored label or None) and ``where`` (names the entry in
+                errors).
+
+        Returns:
+            dict | None: The data info (see the class docstring), or None
+            when no annotation has a box of positive area (the expression
+            is dropped).
+
+        Raises:
+            ValueError: An empty caption, an annotation without
+                ``segmentation`` or a bad ``bbox``, or a bad subject label.
+        """
+        where = raw_data_info['where']
+        base = raw_data_info['base']
+        text = clean_caption(raw_data_info['caption'], where)
+        gt_anns = []
+        for ann in raw_data_info['anns']:
+            box = self._parse_box(ann, base['width'], base['height'], where)
+            if box is None:
+                continue
+            if 'segmentation' not in ann:
+                raise ValueError(f'{where}: annotation {ann.get("id")!r} '
+                                 'has no "segmentation".')
+            gt_anns.append(dict(bbox=box, segmentation=ann['segmentation']))
+        if not gt_anns:
+            return None
+        span = raw_data_info['subject_span']
+        if span is not None:
+            span = self._check_span(span, text, where)
+        return dict(
+            base,
+            video_id=raw_data_info['video_id'],
+            exp_id=raw_data_info['exp_id'],
+            obj_id=int(raw_data_info['anns'][0].get('id', -1)),
+            text=text,
+            ori_text=text,
+            subject_span=span,
+            gt_anns=gt_anns)
+
     def load_data_list(self) -> List[dict]:
-        """Read the expressions of ``ann_file``.
+        """Read the expressions of ``ann_file``; each goes through
+        :meth:`parse_data_info`.
 
         Returns:
             list[dict]: One data info per expression (see the class
@@ -205,35 +255,19 @@ class RefCOCODataset(BaseDataset):
                         samples.append((f'{img["id"]}_{ann.get("id")}', str(k),
                                         sent, [ann]))
             for video_id, exp_id, caption, sample_anns in samples:
-                exp_where = f'{where}, expression {exp_id!r}'
-                text = clean_caption(caption, exp_where)
-                gt_anns = []
-                for ann in sample_anns:
-                    box = self._parse_box(ann, width, height, exp_where)
-                    if box is None:
-                        continue
-                    if 'segmentation' not in ann:
-                        raise ValueError(f'{exp_where}: annotation '
-                                         f'{ann.get("id")!r} has no '
-                                         '"segmentation".')
-                    gt_anns.append(
-                        dict(bbox=box, segmentation=ann['segmentation']))
-                if not gt_anns:
-                    num_dropped += 1
-                    continue
-                span = labels.get(video_id, {}).get(exp_id)
-                if span is not None:
-                    span = self._check_span(span, text, exp_where)
-                data_list.append(
+                info = self.parse_data_info(
                     dict(
-                        base,
+                        base=base,
                         video_id=video_id,
                         exp_id=exp_id,
-                        obj_id=int(sample_anns[0].get('id', -1)),
-                        text=text,
-                        ori_text=text,
-                        subject_span=span,
-                        gt_anns=gt_anns))
+                        caption=caption,
+                        anns=sample_anns,
+                        subject_span=labels.get(video_id, {}).get(exp_id),
+                        where=f'{where}, expression {exp_id!r}'))
+                if info is None:
+                    num_dropped += 1
+                else:
+                    data_list.append(info)
         if not data_list:
             raise ValueError(f'Annotation file {self.ann_file!r} holds no '
                              'expression with a valid box.')
