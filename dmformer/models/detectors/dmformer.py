@@ -444,10 +444,11 @@ class DMFormer(BaseModel):
                          data_samples: SampleList,
                          visual: Optional[Dict] = None) -> Dict:
         """Run the stages: :meth:`forward_text` -> :meth:`select_subject`
-        -> :meth:`extract_feat` -> :meth:`forward_transformer` (the
-        decoupled interaction, :meth:`forward_encoder`, then the decoder and
-        mask heads, :meth:`forward_decoder`). Each stage takes and returns
-        dicts and can be overridden.
+        -> :meth:`extract_feat` -> :meth:`forward_transformer`
+        (:meth:`pre_transformer`, the decoupled interaction
+        :meth:`forward_encoder`, then the decoder and mask heads,
+        :meth:`forward_decoder`). Each stage takes and returns dicts and can
+        be overridden.
 
         Args:
             inputs (Tensor): (b, t, 3, H, W); or (1, t, 3, H, W) with several
@@ -587,21 +588,47 @@ class DMFormer(BaseModel):
     def forward_transformer(self, visual: Dict, text_dict: Dict,
                             subject_dict: Dict, data_samples: SampleList,
                             num_frames: int) -> Dict:
-        """The decoupled interaction, then the decoder and mask heads.
+        """:meth:`pre_transformer`, the decoupled interaction
+        (:meth:`forward_encoder`), then the decoder and mask heads
+        (:meth:`forward_decoder`).
 
         Returns:
             dict: The head outputs (see :meth:`forward_decoder`).
         """
-        encoder_outs = self.forward_encoder(visual, text_dict, subject_dict,
-                                            num_frames)
+        encoder_inputs = self.pre_transformer(visual)
+        encoder_outs = self.forward_encoder(encoder_inputs, text_dict,
+                                            subject_dict, num_frames)
         return self.forward_decoder(encoder_outs, visual, text_dict,
                                     data_samples, num_frames)
 
-    def forward_encoder(self, visual: Dict, text_dict: Dict,
+    def pre_transformer(self, visual: Dict) -> Dict:
+        """Flatten the projected levels into one token sequence per frame,
+        with their positions, padding, spatial shapes, valid ratios and the
+        encoder's reference points (mmdet's ``pre_transformer``; see
+        :func:`~dmformer.models.layers.flatten_encoder_inputs`).
+
+        Args:
+            visual (dict): :meth:`extract_feat` outputs.
+
+        Returns:
+            dict: The visual keyword arguments of the encoder.
+        """
+        from ..layers.decoupled_interaction import flatten_encoder_inputs
+        return flatten_encoder_inputs(visual['proj_feats'],
+                                      visual['proj_masks'],
+                                      visual['proj_pos'])
+
+    def forward_encoder(self, encoder_inputs: Dict, text_dict: Dict,
                         subject_dict: Dict, num_frames: int) -> Dict:
         """The decoupled interaction (``encoder``): the context branch with
         the whole sentence and the subject branch with the chosen subject
-        phrase, on the projected visual levels.
+        phrase, on the flattened visual tokens.
+
+        Args:
+            encoder_inputs (dict): :meth:`pre_transformer` outputs.
+            text_dict (dict): :meth:`forward_text` outputs.
+            subject_dict (dict): :meth:`select_subject` outputs.
+            num_frames (int): Frames per video T.
 
         Returns:
             dict: ``memory``, ``memory_pad_mask``, ``spatial_shapes``,
@@ -609,9 +636,7 @@ class DMFormer(BaseModel):
             :class:`~dmformer.models.layers.DecoupledInteraction`).
         """
         return self.encoder(
-            mlvl_feats=visual['proj_feats'],
-            mlvl_pad_masks=visual['proj_masks'],
-            mlvl_pos=visual['proj_pos'],
+            **encoder_inputs,
             word_feats=text_dict['word_feats'],
             word_pad_mask=text_dict['word_pad_mask'],
             text_pos=text_dict['text_pos'],

@@ -1,7 +1,8 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .bert_layer import BertStyleEncoderLayer
 from .cross_modal_fpn import CrossModalFPNDecoder, VisionLanguageBlock
-from .decoupled_interaction import DecoupledInteraction, InteractionBranch
+from .decoupled_interaction import (DecoupledInteraction, InteractionBranch,
+                                    flatten_encoder_inputs)
 from .dynamic_mask_head import DynamicMaskHead
 from .feature_resizer import FeatureResizer
 from .positional_encoding import SinePositionalEncoding1D
@@ -12,5 +13,5 @@ __all__ = [
     'BertStyleEncoderLayer', 'FeatureResizer', 'SinePositionalEncoding1D',
     'RMHCA', 'VisionLanguageFusion', 'CrossModalFPNDecoder',
     'VisionLanguageBlock', 'DynamicMaskHead', 'DecoupledInteraction',
-    'InteractionBranch'
+    'InteractionBranch', 'flatten_encoder_inputs'
 ]

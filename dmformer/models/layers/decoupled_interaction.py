@@ -16,6 +16,52 @@ from .positional_encoding import SinePositionalEncoding1D
 from .vl_fusion import VisionLanguageFusion
 
 
+def flatten_encoder_inputs(mlvl_feats: List[Tensor],
+                           mlvl_pad_masks: List[Tensor],
+                           mlvl_pos: List[Tensor]) -> Dict[str, Tensor]:
+    """Prepare the visual levels for the encoder (mmdet's
+    ``pre_transformer`` of Deformable DETR): flatten them into one token
+    sequence per frame and compute what the deformable attention needs.
+
+    Args:
+        mlvl_feats (list[Tensor]): num_levels maps (BT, D, h_l, w_l).
+        mlvl_pad_masks (list[Tensor]): Bool (BT, h_l, w_l), True = pad.
+        mlvl_pos (list[Tensor]): Sine positions (BT, D, h_l, w_l).
+
+    Returns:
+        dict[str, Tensor]: ``feat`` (BT, S_hw, D), ``feat_pos`` (BT, S_hw,
+        D), ``feat_mask`` bool (BT, S_hw), ``level_ids`` long (S_hw,),
+        ``spatial_shapes`` long (num_levels, 2) (h, w),
+        ``level_start_index`` long (num_levels,), ``valid_ratios`` (BT,
+        num_levels, 2) and ``reference_points`` (BT, S_hw, num_levels, 2),
+        S_hw = sum of h_l * w_l.
+    """
+    device = mlvl_feats[0].device
+    hw = [tuple(f.shape[-2:]) for f in mlvl_feats]
+    spatial_shapes = torch.as_tensor(hw, dtype=torch.long, device=device)
+    level_start_index = torch.cat((spatial_shapes.new_zeros(
+        (1, )), spatial_shapes.prod(1).cumsum(0)[:-1]))
+    level_ids = torch.cat([
+        torch.full((h * w, ), lvl, dtype=torch.long, device=device)
+        for lvl, (h, w) in enumerate(hw)
+    ])
+    valid_ratios = torch.stack([get_valid_ratio(m) for m in mlvl_pad_masks],
+                               1)
+    reference_points = \
+        DeformableDetrTransformerEncoder.get_encoder_reference_points(
+            spatial_shapes, valid_ratios, device=device)
+    # [(b t), c, h_l, w_l] x num_levels -> [(b t), S_hw, c]
+    return dict(
+        feat=flatten_mlvl(mlvl_feats),
+        feat_pos=flatten_mlvl(mlvl_pos),
+        feat_mask=flatten_mlvl(mlvl_pad_masks),
+        level_ids=level_ids,
+        spatial_shapes=spatial_shapes,
+        level_start_index=level_start_index,
+        valid_ratios=valid_ratios,
+        reference_points=reference_points)
+
+
 @MODELS.register_module()
 class InteractionBranch(BaseModule):
     """One interaction branch of DMFormer (context- or subject-aware).
@@ -280,17 +326,27 @@ class DecoupledInteraction(BaseModule):
         pos = self.subject_pos_enc(pad_mask).to(word_feats.dtype)
         return feats, pad_mask, pos
 
-    def forward(self, mlvl_feats: List[Tensor], mlvl_pad_masks: List[Tensor],
-                mlvl_pos: List[Tensor], word_feats: Tensor,
+    def forward(self, feat: Tensor, feat_pos: Tensor, feat_mask: Tensor,
+                level_ids: Tensor, spatial_shapes: Tensor,
+                level_start_index: Tensor, valid_ratios: Tensor,
+                reference_points: Tensor, word_feats: Tensor,
                 word_pad_mask: Tensor, text_pos: Tensor,
                 sentence_feat: Tensor, subject_span: Optional[Tensor],
                 num_frames: int) -> Dict[str, Tensor]:
         """Run the active branches and merge them.
 
         Args:
-            mlvl_feats (list[Tensor]): num_levels maps (BT, D, h_l, w_l).
-            mlvl_pad_masks (list[Tensor]): Bool (BT, h_l, w_l), True = pad.
-            mlvl_pos (list[Tensor]): Sine positions (BT, D, h_l, w_l).
+            feat (Tensor): The visual levels flattened into one token
+                sequence per frame, (BT, S_hw, D); see
+                :func:`flatten_encoder_inputs` for these first eight
+                arguments.
+            feat_pos (Tensor): Sine positions of the tokens (BT, S_hw, D).
+            feat_mask (Tensor): Bool (BT, S_hw), True = padding.
+            level_ids (Tensor): Long (S_hw,), level of every token.
+            spatial_shapes (Tensor): Long (num_levels, 2), (h, w).
+            level_start_index (Tensor): Long (num_levels,).
+            valid_ratios (Tensor): (BT, num_levels, 2).
+            reference_points (Tensor): (BT, S_hw, num_levels, 2).
             word_feats (Tensor): (B, L, D) resized word features.
             word_pad_mask (Tensor): Bool (B, L), True = padding.
             text_pos (Tensor): (B, L, D) positions of the words.
@@ -307,36 +363,18 @@ class DecoupledInteraction(BaseModule):
             (num_levels,), ``valid_ratios`` (BT, num_levels, 2) and
             ``text_embed`` (B, D).
         """
-        if len(mlvl_feats) != self.num_levels:
+        if spatial_shapes.shape[0] != self.num_levels:
             raise ValueError(f'expected {self.num_levels} levels, got '
-                             f'{len(mlvl_feats)}')
-        BT = mlvl_feats[0].shape[0]
+                             f'{spatial_shapes.shape[0]}')
+        BT = feat.shape[0]
         B = word_feats.shape[0]
         if BT != B * num_frames:
             raise ValueError(f'{BT} frames do not match {B} captions x '
                              f'num_frames={num_frames}')
-        device = mlvl_feats[0].device
-        hw = [tuple(f.shape[-2:]) for f in mlvl_feats]
-        spatial_shapes = torch.as_tensor(hw, dtype=torch.long, device=device)
-        level_start_index = torch.cat((spatial_shapes.new_zeros(
-            (1, )), spatial_shapes.prod(1).cumsum(0)[:-1]))
-        level_ids = torch.cat([
-            torch.full((h * w, ), lvl, dtype=torch.long, device=device)
-            for lvl, (h, w) in enumerate(hw)
-        ])
-        valid_ratios = torch.stack(
-            [get_valid_ratio(m) for m in mlvl_pad_masks], 1)
-        reference_points = \
-            DeformableDetrTransformerEncoder.get_encoder_reference_points(
-                spatial_shapes, valid_ratios, device=device)
-        # [(b t), c, h_l, w_l] x num_levels -> [(b t), S_hw, c]
-        query = flatten_mlvl(mlvl_feats)
-        query_pos = flatten_mlvl(mlvl_pos)
-        query_pad_mask = flatten_mlvl(mlvl_pad_masks)
         common = dict(
-            query=query,
-            query_pos=query_pos,
-            query_pad_mask=query_pad_mask,
+            query=feat,
+            query_pos=feat_pos,
+            query_pad_mask=feat_mask,
             level_ids=level_ids,
             reference_points=reference_points,
             spatial_shapes=spatial_shapes,
@@ -366,7 +404,7 @@ class DecoupledInteraction(BaseModule):
             text_embeds.append(text_embed)
         return dict(
             memory=torch.cat(memories, -1),
-            memory_pad_mask=query_pad_mask,
+            memory_pad_mask=feat_mask,
             spatial_shapes=spatial_shapes,
             level_start_index=level_start_index,
             valid_ratios=valid_ratios,

@@ -246,8 +246,9 @@ def test_consecutive_calls_reuse_the_visual_features():
 
 def test_stages_compose_and_can_be_overridden(default_model):
     """forward_features = forward_text -> select_subject -> extract_feat ->
-    forward_transformer (forward_encoder -> forward_decoder); every stage
-    is a method a subclass (or a patch) can replace."""
+    forward_transformer (pre_transformer -> forward_encoder ->
+    forward_decoder); every stage is a method a subclass (or a patch) can
+    replace."""
     model = default_model.eval()
     data = model.data_preprocessor(copy.deepcopy(_batch()), False)
     inputs, samples = data['inputs'], data['data_samples']
@@ -258,8 +259,17 @@ def test_stages_compose_and_can_be_overridden(default_model):
         visual = model.extract_feat(inputs, samples, text)
         head_outs = model.forward_transformer(visual, text, subject, samples,
                                               inputs.shape[1])
+        encoder_inputs = model.pre_transformer(visual)
+        assert encoder_inputs['feat'].shape[:2] == \
+            encoder_inputs['feat_mask'].shape
+        encoder_outs = model.forward_encoder(encoder_inputs, text, subject,
+                                             inputs.shape[1])
+        by_hand = model.forward_decoder(encoder_outs, visual, text, samples,
+                                        inputs.shape[1])
     for key in ('all_cls_scores', 'all_mask_preds'):
         torch.testing.assert_close(head_outs[key], outs['head_outs'][key],
+                                   rtol=0, atol=0)
+        torch.testing.assert_close(by_hand[key], outs['head_outs'][key],
                                    rtol=0, atol=0)
     assert outs['subject_char_spans'] == subject['subject_char_spans']
 

@@ -4,7 +4,8 @@ import torch
 
 from dmformer.models.language_models import BertTextEncoder
 from dmformer.models.layers import (DecoupledInteraction, InteractionBranch,
-                                    SinePositionalEncoding1D)
+                                    SinePositionalEncoding1D,
+                                    flatten_encoder_inputs)
 from dmformer.models.utils import masked_mean
 from dmformer.registry import MODELS
 
@@ -77,7 +78,9 @@ def test_forward_shapes_and_merge():
     neck.context_branch.vision_resizer.register_forward_hook(hook('ctx_v'))
     neck.subject_branch.vision_resizer.register_forward_hook(hook('sub_v'))
     neck.subject_branch.text_layers[-1].register_forward_hook(hook('sub_t'))
-    out = neck(feats, masks, pos, words, pad, text_pos, sent, span, T)
+    out = neck(**flatten_encoder_inputs(feats, masks, pos), word_feats=words,
+               word_pad_mask=pad, text_pos=text_pos, sentence_feat=sent,
+               subject_span=span, num_frames=T)
 
     S_hw = sum(h * w for h, w in SHAPES)
     assert out['memory'].shape == (B * T, S_hw, D)
@@ -152,8 +155,11 @@ def test_single_branch_and_backward():
     feats, masks, pos = _visual(B, T, seed=2)
     words = torch.randn(B, L, D, requires_grad=True)
     pad = torch.tensor([[False] * 2 + [True] * 2, [False] * 4])
-    out = neck(feats, masks, pos, words, pad,
-               SinePositionalEncoding1D(D)(pad), torch.randn(B, D), None, T)
+    visual = flatten_encoder_inputs(feats, masks, pos)
+    text = dict(word_feats=words, word_pad_mask=pad,
+                text_pos=SinePositionalEncoding1D(D)(pad),
+                sentence_feat=torch.randn(B, D), subject_span=None)
+    out = neck(**visual, **text, num_frames=T)
     assert out['memory'].shape[-1] == D and out['text_embed'].shape == (B, D)
     (out['memory'].sum() + out['text_embed'].sum()).backward()
     assert words.grad is not None and (words.grad[0, :2] != 0).any()
@@ -161,8 +167,7 @@ def test_single_branch_and_backward():
     assert (words.grad[0, 2:] == 0).all()
     assert neck.context_branch.level_embed.grad is not None
     with pytest.raises(ValueError, match='num_frames'):
-        neck(feats, masks, pos, words, pad, SinePositionalEncoding1D(D)(pad),
-             torch.randn(B, D), None, 3)
+        neck(**visual, **text, num_frames=3)
 
 
 def test_masking_alone_vs_batch():
@@ -187,8 +192,11 @@ def test_masking_alone_vs_batch():
     def run(captions, visual, spans):
         text = text_encoder(captions)
         text_pos = pos_enc(text['word_pad_mask'])
-        out = neck(*visual, text['word_feats'], text['word_pad_mask'],
-                   text_pos, text['sentence_feat'], torch.tensor(spans), T)
+        out = neck(**flatten_encoder_inputs(*visual),
+                   word_feats=text['word_feats'],
+                   word_pad_mask=text['word_pad_mask'], text_pos=text_pos,
+                   sentence_feat=text['sentence_feat'],
+                   subject_span=torch.tensor(spans), num_frames=T)
         return text, out
 
     # subject 'a horse' = tokens [4, 6); in the batch, the subject span of
