@@ -446,9 +446,9 @@ class DMFormer(BaseModel):
         """Run the stages: :meth:`forward_text` -> :meth:`select_subject`
         -> :meth:`extract_feat` -> :meth:`forward_transformer`
         (:meth:`pre_transformer`, the decoupled interaction
-        :meth:`forward_encoder`, then the decoder and mask heads,
-        :meth:`forward_decoder`). Each stage takes and returns dicts and can
-        be overridden.
+        :meth:`forward_encoder`, :meth:`pre_decoder`, then the decoder and
+        mask heads, :meth:`forward_decoder`). Each stage takes and returns
+        dicts and can be overridden.
 
         Args:
             inputs (Tensor): (b, t, 3, H, W); or (1, t, 3, H, W) with several
@@ -589,8 +589,8 @@ class DMFormer(BaseModel):
                             subject_dict: Dict, data_samples: SampleList,
                             num_frames: int) -> Dict:
         """:meth:`pre_transformer`, the decoupled interaction
-        (:meth:`forward_encoder`), then the decoder and mask heads
-        (:meth:`forward_decoder`).
+        (:meth:`forward_encoder`), :meth:`pre_decoder`, then the decoder
+        and mask heads (:meth:`forward_decoder`).
 
         Returns:
             dict: The head outputs (see :meth:`forward_decoder`).
@@ -598,8 +598,9 @@ class DMFormer(BaseModel):
         encoder_inputs = self.pre_transformer(visual)
         encoder_outs = self.forward_encoder(encoder_inputs, text_dict,
                                             subject_dict, num_frames)
+        decoder_inputs = self.pre_decoder(encoder_outs, visual, num_frames)
         return self.forward_decoder(encoder_outs, visual, text_dict,
-                                    data_samples, num_frames)
+                                    data_samples, num_frames, decoder_inputs)
 
     def pre_transformer(self, visual: Dict) -> Dict:
         """Flatten the projected levels into one token sequence per frame,
@@ -644,11 +645,44 @@ class DMFormer(BaseModel):
             subject_span=subject_dict['subject_span'],
             num_frames=num_frames)
 
-    def forward_decoder(self, encoder_outs: Dict, visual: Dict,
-                        text_dict: Dict, data_samples: SampleList,
-                        num_frames: int) -> Dict:
-        """Queries, deformable decoder, cross-modal pixel decoder and
-        dynamic mask heads (``bbox_head``).
+    def pre_decoder(self, encoder_outs: Dict, visual: Dict,
+                    num_frames: int) -> Dict:
+        """The decoder's queries (content: the text embedding, position:
+        the learnt query embeddings) and initial reference points (mmdet's
+        ``pre_decoder``; see :meth:`DMFormerHead.pre_decoder`).
+
+        Args:
+            encoder_outs (dict): :meth:`forward_encoder` outputs.
+            visual (dict): :meth:`extract_feat` outputs.
+            num_frames (int): Frames per video T.
+
+        Returns:
+            dict: ``query``, ``query_pos``, ``reference_points`` and
+            ``ref_map`` (the training-only referring map, or None).
+        """
+        return self.bbox_head.pre_decoder(
+            encoder_outs['memory'], encoder_outs['valid_ratios'],
+            encoder_outs['text_embed'], num_frames,
+            visual['backbone_masks'][1])
+
+    def forward_decoder(self,
+                        encoder_outs: Dict,
+                        visual: Dict,
+                        text_dict: Dict,
+                        data_samples: SampleList,
+                        num_frames: int,
+                        decoder_inputs: Optional[Dict] = None) -> Dict:
+        """Deformable decoder, class/box branches, cross-modal pixel
+        decoder and dynamic mask heads (``bbox_head``).
+
+        Args:
+            encoder_outs (dict): :meth:`forward_encoder` outputs.
+            visual (dict): :meth:`extract_feat` outputs.
+            text_dict (dict): :meth:`forward_text` outputs.
+            data_samples (list[:obj:`RVOSDataSample`]): With ``img_shape``.
+            num_frames (int): Frames per video T.
+            decoder_inputs (dict, optional): :meth:`pre_decoder` outputs;
+                the head builds them itself when not given.
 
         Returns:
             dict: ``all_cls_scores``, ``all_bbox_preds``,
@@ -672,7 +706,8 @@ class DMFormer(BaseModel):
             word_feats=text_dict['word_feats'],
             word_pad_mask=text_dict['word_pad_mask'],
             text_pos=text_dict['text_pos'],
-            img_shapes=img_shapes)
+            img_shapes=img_shapes,
+            decoder_inputs=decoder_inputs)
 
     # ------------------------------------------------------------------
     # Helpers

@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import copy
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -267,12 +267,73 @@ class DMFormerHead(BaseModule):
             self.reg_branches[i].load_state_dict(reg0.state_dict())
         nn.init.constant_(reg0.layers[-1].bias[2:], -2.0)
 
-    def forward(self, memory: Tensor, memory_pad_mask: Tensor,
-                spatial_shapes: Tensor, level_start_index: Tensor,
-                valid_ratios: Tensor, text_embed: Tensor, num_frames: int,
-                pixel_inputs: Dict[str, List[Tensor]], word_feats: Tensor,
-                word_pad_mask: Tensor, text_pos: Tensor,
-                img_shapes: Sequence[Tuple[int, int]]) -> Dict[str, Tensor]:
+    def pre_decoder(self, memory: Tensor, valid_ratios: Tensor,
+                    text_embed: Tensor, num_frames: int,
+                    s8_pad_mask: Tensor) -> Dict[str, Optional[Tensor]]:
+        """Build the decoder's queries and initial reference points (mmdet's
+        ``pre_decoder``).
+
+        Every frame gets ``num_queries`` queries whose content is the
+        video's text embedding and whose positions are the learnt query
+        embeddings. The initial reference points come from the query
+        embeddings, or (``ref_map_reference``) from the peaks of the
+        referring map, which is computed from the stride-8 level of the
+        memory whenever it is needed (training, or as the reference).
+
+        Args:
+            memory (Tensor): Interaction memory (B*T, S, D), stride-8 level
+                first.
+            valid_ratios (Tensor): (B*T, num_levels, 2).
+            text_embed (Tensor): Content query of every video, (B, D).
+            num_frames (int): Frames per video T.
+            s8_pad_mask (Tensor): Bool padding mask of the stride-8 level,
+                (B*T, h8, w8).
+
+        Returns:
+            dict: ``query`` and ``query_pos`` (B*T, Q, D),
+            ``reference_points`` (B*T, Q, 2) in [0, 1] and ``ref_map``
+            (B*T, h8, w8) logits or None.
+        """
+        bt, _, dims = memory.shape
+        b = text_embed.size(0)
+        q = self.num_queries
+        # (B, D) -> (B*T, Q, D)
+        query = text_embed[:, None, None, :].expand(b, num_frames, q, dims)
+        query = query.reshape(bt, q, dims)
+        # (Q, D) -> (B*T, Q, D)
+        query_pos = self.query_embedding.weight[None].expand(bt, -1, -1)
+        ref_map = None
+        if self.with_ref_map and (self.training or self.ref_map_reference):
+            # stride-8 level of the memory: (B*T, h*w, D) -> (B*T, h, w)
+            h8, w8 = s8_pad_mask.shape[-2:]
+            ref_map = self.ref_map_fc(memory[:, :h8 * w8]).view(bt, h8, w8)
+        if self.ref_map_reference:
+            reference_points = self._ref_map_peaks(ref_map.detach(),
+                                                   s8_pad_mask,
+                                                   valid_ratios[:, 0])
+        else:
+            reference_points = self.reference_points_fc(query_pos).sigmoid()
+        return dict(
+            query=query,
+            query_pos=query_pos,
+            reference_points=reference_points,
+            ref_map=ref_map)
+
+    def forward(self,
+                memory: Tensor,
+                memory_pad_mask: Tensor,
+                spatial_shapes: Tensor,
+                level_start_index: Tensor,
+                valid_ratios: Tensor,
+                text_embed: Tensor,
+                num_frames: int,
+                pixel_inputs: Dict[str, List[Tensor]],
+                word_feats: Tensor,
+                word_pad_mask: Tensor,
+                text_pos: Tensor,
+                img_shapes: Sequence[Tuple[int, int]],
+                decoder_inputs: Optional[Dict[str, Optional[Tensor]]] = None
+                ) -> Dict[str, Tensor]:
         """Decode the queries and predict classes, boxes and masks.
 
         Args:
@@ -299,6 +360,9 @@ class DMFormerHead(BaseModule):
             text_pos (Tensor): Word positional encoding, (B, L, D).
             img_shapes (list[tuple[int, int]]): Unpadded input size (h, w)
                 of every video.
+            decoder_inputs (dict, optional): :meth:`pre_decoder` outputs
+                (the detector's ``pre_decoder`` stage); computed here when
+                not given.
 
         Returns:
             dict[str, Tensor]:
@@ -324,22 +388,14 @@ class DMFormerHead(BaseModule):
             raise ValueError(f'DMFormerHead: got {len(img_shapes)} '
                              f'img_shapes for {b} videos')
 
-        # (B, D) -> (B*T, Q, D)
-        query = text_embed[:, None, None, :].expand(b, t, q, dims)
-        query = query.reshape(bt, q, dims)
-        # (Q, D) -> (B*T, Q, D)
-        query_pos = self.query_embedding.weight[None].expand(bt, -1, -1)
-        ref_map = None
-        if self.with_ref_map and (self.training or self.ref_map_reference):
-            # stride-8 level of the memory: (B*T, h*w, D) -> (B*T, h, w)
-            h8, w8 = pixel_inputs['mlvl_pad_masks'][1].shape[-2:]
-            ref_map = self.ref_map_fc(memory[:, :h8 * w8]).view(bt, h8, w8)
-        if self.ref_map_reference:
-            init_reference = self._ref_map_peaks(
-                ref_map.detach(), pixel_inputs['mlvl_pad_masks'][1],
-                valid_ratios[:, 0])
-        else:
-            init_reference = self.reference_points_fc(query_pos).sigmoid()
+        if decoder_inputs is None:
+            decoder_inputs = self.pre_decoder(
+                memory, valid_ratios, text_embed, num_frames,
+                pixel_inputs['mlvl_pad_masks'][1])
+        query = decoder_inputs['query']
+        query_pos = decoder_inputs['query_pos']
+        init_reference = decoder_inputs['reference_points']
+        ref_map = decoder_inputs['ref_map']
         # hs: (L, B*T, Q, D); inter_references: (L, B*T, Q, 4)
         hs, inter_references = self.decoder(
             query=query,

@@ -246,9 +246,9 @@ def test_consecutive_calls_reuse_the_visual_features():
 
 def test_stages_compose_and_can_be_overridden(default_model):
     """forward_features = forward_text -> select_subject -> extract_feat ->
-    forward_transformer (pre_transformer -> forward_encoder ->
-    forward_decoder); every stage is a method a subclass (or a patch) can
-    replace."""
+    forward_transformer (pre_transformer -> forward_encoder -> pre_decoder
+    -> forward_decoder); every stage is a method a subclass (or a patch)
+    can replace."""
     model = default_model.eval()
     data = model.data_preprocessor(copy.deepcopy(_batch()), False)
     inputs, samples = data['inputs'], data['data_samples']
@@ -264,8 +264,12 @@ def test_stages_compose_and_can_be_overridden(default_model):
             encoder_inputs['feat_mask'].shape
         encoder_outs = model.forward_encoder(encoder_inputs, text, subject,
                                              inputs.shape[1])
+        decoder_inputs = model.pre_decoder(encoder_outs, visual,
+                                           inputs.shape[1])
+        assert decoder_inputs['query'].shape == \
+            decoder_inputs['query_pos'].shape
         by_hand = model.forward_decoder(encoder_outs, visual, text, samples,
-                                        inputs.shape[1])
+                                        inputs.shape[1], decoder_inputs)
     for key in ('all_cls_scores', 'all_mask_preds'):
         torch.testing.assert_close(head_outs[key], outs['head_outs'][key],
                                    rtol=0, atol=0)
