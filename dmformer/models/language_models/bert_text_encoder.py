@@ -1,7 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import importlib.util
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
@@ -229,25 +229,39 @@ class BertTextEncoder(BaseModule):
               tokens, (0, 0) for special and padding tokens.
             - input_ids (Tensor): long (B, L).
         """
-        enc = self.tokenize(texts)
-        device = self.resizer.fc.weight.device
-        input_ids = enc['input_ids'].to(device)
-        attention_mask = enc['attention_mask'].to(device)
+        enc, hidden = self._run_bert(texts)
+        attention_mask = enc['attention_mask']
         word_pad_mask = ~attention_mask.bool()
-        with torch.set_grad_enabled(torch.is_grad_enabled()
-                                    and not self.frozen):
-            hidden = self.bert(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
         embedded = hidden * attention_mask[..., None].to(hidden.dtype)
         sentence = masked_mean(hidden, word_pad_mask)
         return dict(
             word_feats=self.resizer(embedded),
             word_pad_mask=word_pad_mask,
             sentence_feat=self.resizer(sentence),
-            offsets=enc['offset_mapping'].to(device=device, dtype=torch.long),
-            input_ids=input_ids)
+            offsets=enc['offset_mapping'].to(
+                device=hidden.device, dtype=torch.long),
+            input_ids=enc['input_ids'])
+
+    def _run_bert(self, texts: List[str]) -> Tuple[Dict[str, Tensor], Tensor]:
+        """Tokenise and run BERT (without gradients when it is frozen).
+
+        Returns:
+            tuple: the :meth:`tokenize` outputs with ``input_ids`` and
+            ``attention_mask`` on the model's device, and the last hidden
+            states (B, L, C).
+        """
+        enc = self.tokenize(texts)
+        device = self.resizer.fc.weight.device
+        enc['input_ids'] = enc['input_ids'].to(device)
+        enc['attention_mask'] = enc['attention_mask'].to(device)
+        with torch.set_grad_enabled(torch.is_grad_enabled()
+                                    and not self.frozen):
+            hidden = self.bert(
+                input_ids=enc['input_ids'],
+                attention_mask=enc['attention_mask'],
+                token_type_ids=torch.zeros_like(
+                    enc['input_ids'])).last_hidden_state
+        return enc, hidden
 
     #: most captions kept by :meth:`encode_sentences`
     SENTENCE_CACHE_SIZE = 100000
@@ -272,17 +286,8 @@ class BertTextEncoder(BaseModule):
             return self.forward(texts)['sentence_feat']
         missing = sorted({t for t in texts if t not in self._sentence_cache})
         if missing:
-            enc = self.tokenize(missing)
-            device = self.resizer.fc.weight.device
-            attention_mask = enc['attention_mask'].to(device)
-            with torch.no_grad():
-                input_ids = enc['input_ids'].to(device)
-                hidden = self.bert(
-                    input_ids=input_ids,
-                    attention_mask=attention_mask,
-                    token_type_ids=torch.zeros_like(
-                        input_ids)).last_hidden_state
-                pooled = masked_mean(hidden, ~attention_mask.bool())
+            enc, hidden = self._run_bert(missing)  # frozen: no gradients
+            pooled = masked_mean(hidden, ~enc['attention_mask'].bool())
             if len(self._sentence_cache) + len(missing) > \
                     self.SENTENCE_CACHE_SIZE:
                 self._sentence_cache.clear()
