@@ -136,6 +136,21 @@ class ReferentContrastHead(BaseModule):
             share of expressions whose best object is their referent;
             reporting only).
         """
+        for i, sample in enumerate(data_samples):
+            if sample.metainfo.get('video_expressions') is None or \
+                    'id_maps' not in sample.gt_instances:
+                raise ValueError(
+                    'ReferentContrastHead: sample '
+                    f'{sample.metainfo.get("video_id", i)!r} lacks '
+                    '"video_expressions" or gt_instances.id_maps (set '
+                    'with_video_expressions=True on the dataset and '
+                    'LoadRVOSAnnotations(with_seg_map=True))')
+        num_exps = sum(
+            len(s.metainfo['video_expressions']) for s in data_samples)
+        if num_exps != len(sentence_feats):
+            raise ValueError(
+                f'ReferentContrastHead: {len(sentence_feats)} sentence '
+                f'features for {num_exps} video expressions')
         b = len(data_samples)
         t = mlvl_feats[0].shape[0] // b
         text_embeds = F.normalize(self.text_proj(sentence_feats), dim=-1)
@@ -143,37 +158,26 @@ class ReferentContrastHead(BaseModule):
         logits, targets = [], []
         start = 0
         for i, sample in enumerate(data_samples):
-            expressions = sample.metainfo.get('video_expressions')
-            if expressions is None or 'id_maps' not in sample.gt_instances:
-                raise ValueError(
-                    'ReferentContrastHead: sample '
-                    f'{sample.metainfo.get("video_id", i)!r} lacks '
-                    '"video_expressions" or gt_instances.id_maps (set '
-                    'with_video_expressions=True on the dataset and '
-                    'LoadRVOSAnnotations(with_seg_map=True))')
-            n = len(expressions)
-            exp_embeds = text_embeds[start:start + n]
-            start += n
+            expressions = sample.metainfo['video_expressions']
+            exp_embeds = text_embeds[start:start + len(expressions)]
+            start += len(expressions)
             id_maps = sample.gt_instances.id_maps.to(
                 mlvl_feats[0].device).long()
             obj_ids = id_maps.unique()
             obj_ids = obj_ids[obj_ids > 0]
             if len(obj_ids) < 2:
                 continue
+            # object id -> its slot among the clip's objects
+            index = {v: k for k, v in enumerate(obj_ids.tolist())}
             rows = [j for j, exp in enumerate(expressions)
-                    if int(exp['obj_id']) in obj_ids.tolist()]
+                    if int(exp['obj_id']) in index]
             if not rows:
                 continue
             pooled = self.pool_objects(
                 [f[i * t:(i + 1) * t] for f in mlvl_feats], id_maps, obj_ids)
             obj_embeds = F.normalize(self.visual_proj(pooled), dim=-1)
             logits.append(scale * exp_embeds[rows] @ obj_embeds.t())
-            index = {v: k for k, v in enumerate(obj_ids.tolist())}
             targets += [index[int(expressions[j]['obj_id'])] for j in rows]
-        if start != len(sentence_feats):
-            raise ValueError(
-                f'ReferentContrastHead: {len(sentence_feats)} sentence '
-                f'features for {start} video expressions')
         if not logits:
             zero = text_embeds.sum() * 0. + self.logit_scale * 0.
             return dict(loss_referent=zero, referent_acc=zero.detach())
