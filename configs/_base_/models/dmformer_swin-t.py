@@ -124,13 +124,6 @@ model = dict(
             dynamic_mask_channels=8,
             mask_feat_stride=4,
             rel_coord=True),
-        matcher=dict(
-            type='VideoQueryMatcher',
-            cost_class=2.,
-            cost_bbox=5.,
-            cost_giou=2.,
-            cost_mask=2.,
-            cost_dice=5.),
         loss_cls=dict(
             type='mmdet.FocalLoss',
             use_sigmoid=True,
@@ -154,6 +147,16 @@ model = dict(
             loss_weight=5.0),
         with_aux_loss=True,
         test_cfg=dict(mask_thr=0.5)),
+    # matching of the queries to the referent (mmdet's assigner): the
+    # class, box and mask costs of ReferFormer
+    train_cfg=dict(
+        assigner=dict(
+            type='VideoQueryMatcher',
+            cost_class=2.,
+            cost_bbox=5.,
+            cost_giou=2.,
+            cost_mask=2.,
+            cost_dice=5.)),
     # clips of 36 frames for longer videos at test time (Ref-DAVIS protocol;
     # bounded memory); the official code runs Ref-YouTube-VOS videos whole,
     # set clip_len=None for that on videos longer than 36 frames

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import copy
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -64,8 +65,9 @@ class DMFormerHead(BaseModule):
         mask_head (dict): Config of the dynamic mask head; ``type`` defaults
             to ``'DynamicMaskHead'``, ``in_channels`` to the pixel decoder's
             ``mask_dim`` and ``query_channels`` to ``embed_dims``.
-        matcher (dict): Config of the matcher (``TASK_UTILS``). Defaults to
-            ``dict(type='VideoQueryMatcher')``.
+        matcher (dict, optional): Deprecated spelling of
+            ``train_cfg.assigner``, kept so that older configs build (with a
+            warning). Defaults to None.
         loss_cls (dict): Class loss. Defaults to mmdet ``FocalLoss``
             (alpha 0.25, gamma 2, weight 2).
         loss_bbox (dict): Box L1 loss. Defaults to mmdet ``L1Loss`` (5).
@@ -103,6 +105,10 @@ class DMFormerHead(BaseModule):
             own; this one compares them, which is exactly how a query is
             picked at test time (the highest score). None (the default, as
             the paper model) disables it.
+        train_cfg (dict, optional): ``assigner``: config of the matcher that
+            picks the query of each clip's referent (``TASK_UTILS``; as in
+            mmdet's DETR heads, set from the detector's ``train_cfg``).
+            Defaults to None: ``dict(type='VideoQueryMatcher')``.
         test_cfg (dict, optional): ``mask_thr`` (default 0.5) and
             ``return_mask_probs`` (default False: also return the float
             mask probabilities as ``mask_probs``, e.g. for Ref-DAVIS).
@@ -149,7 +155,7 @@ class DMFormerHead(BaseModule):
             dynamic_mask_channels=8,
             mask_feat_stride=4,
             rel_coord=True),
-        matcher: ConfigType = dict(type='VideoQueryMatcher'),
+        matcher: OptConfigType = None,
         loss_cls: ConfigType = dict(
             type='mmdet.FocalLoss',
             use_sigmoid=True,
@@ -176,6 +182,7 @@ class DMFormerHead(BaseModule):
         loss_ref_map_dice: OptConfigType = None,
         ref_map_reference: bool = False,
         loss_query: OptConfigType = None,
+        train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = dict(mask_thr=0.5),
         init_cfg: OptMultiConfig = None
     ) -> None:
@@ -218,7 +225,20 @@ class DMFormerHead(BaseModule):
         self.mask_head = MODELS.build(mask_head)
         self.mask_feat_stride = self.mask_head.mask_feat_stride
 
-        self.matcher = TASK_UTILS.build(copy.deepcopy(matcher))
+        train_cfg = dict(train_cfg or {})
+        if matcher is not None:
+            if 'assigner' in train_cfg:
+                raise ValueError('DMFormerHead: give the matcher once, as '
+                                 'train_cfg.assigner (matcher= is its old '
+                                 'name)')
+            warnings.warn('DMFormerHead: `matcher` is deprecated, configure '
+                          "it as the model's train_cfg.assigner (as mmdet "
+                          'DETR heads do)', DeprecationWarning)
+            train_cfg['assigner'] = matcher
+        train_cfg.setdefault('assigner', dict(type='VideoQueryMatcher'))
+        self.train_cfg = train_cfg
+        # matches each clip's referent to one query (mmdet's ``assigner``)
+        self.assigner = TASK_UTILS.build(copy.deepcopy(train_cfg['assigner']))
         self.loss_cls = MODELS.build(copy.deepcopy(loss_cls))
         self.loss_bbox = MODELS.build(copy.deepcopy(loss_bbox))
         self.loss_iou = MODELS.build(copy.deepcopy(loss_iou))
@@ -700,7 +720,7 @@ class DMFormerHead(BaseModule):
             ``loss_mask`` and ``loss_dice``.
         """
         b, t, q, k = cls_scores.shape
-        matched = self.matcher(cls_scores.detach(), bbox_preds.detach(),
+        matched = self.assigner(cls_scores.detach(), bbox_preds.detach(),
                                mask_preds.detach(), gt_bboxes, gt_masks,
                                gt_valid, gt_labels)  # (B,)
 

@@ -72,6 +72,16 @@ def test_default_parameter_counts(default_model):
                    for p in default_model.language_model.bert.parameters())
 
 
+def test_train_cfg_assigner_reaches_the_head(default_model):
+    """The paper config's matching costs sit in ``model.train_cfg.assigner``
+    (mmdet's place) and build the head's matcher."""
+    assigner = default_model.bbox_head.assigner
+    assert type(assigner).__name__ == 'VideoQueryMatcher'
+    assert (assigner.cost_class, assigner.cost_bbox, assigner.cost_giou,
+            assigner.cost_mask, assigner.cost_dice) == (2., 5., 2., 2., 5.)
+    assert Config.fromfile(BASE_CFG).model.train_cfg.assigner.cost_dice == 5.
+
+
 def test_frozen_parts_stay_in_eval_mode(default_model):
     default_model.train()
     assert not default_model.backbone.training

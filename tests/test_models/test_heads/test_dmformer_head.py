@@ -477,3 +477,20 @@ def test_ref_map_reference():
     losses = head.loss_by_feat(outs, _data_samples())
     sum(losses.values()).backward()
     assert head.ref_map_fc.weight.grad.abs().sum() > 0
+
+
+def test_assigner_from_train_cfg():
+    """The matcher is mmdet's ``train_cfg.assigner``; the old ``matcher``
+    argument still builds the same matcher, with a deprecation warning,
+    and giving both is refused."""
+    costs = dict(type='VideoQueryMatcher', cost_class=3., cost_dice=1.)
+    head = _build(dict(_tiny_cfg(), train_cfg=dict(assigner=costs)))
+    assert head.train_cfg['assigner'] == costs
+    assert head.assigner.cost_class == 3. and head.assigner.cost_dice == 1.
+    # default: the matcher's own default costs
+    assert type(_build(_tiny_cfg()).assigner).__name__ == 'VideoQueryMatcher'
+    with pytest.warns(DeprecationWarning, match='train_cfg.assigner'):
+        old = _build(dict(_tiny_cfg(), matcher=costs))
+    assert old.assigner.cost_class == 3. and old.train_cfg == head.train_cfg
+    with pytest.raises(ValueError, match='once'):
+        _build(dict(_tiny_cfg(), matcher=costs, train_cfg=dict(assigner=costs)))
