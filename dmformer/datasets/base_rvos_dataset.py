@@ -81,6 +81,12 @@ class BaseRVOSDataset(BaseDataset):
             losses that contrast the objects of a clip (see
             :class:`~dmformer.models.heads.ReferentContrastHead`).
             Defaults to False.
+        with_object_categories (bool): Give every data info
+            ``object_categories``: ``{obj_id: category}`` of every object
+            of its video in ``meta_file`` (which it then needs), for
+            training losses that segment all objects by category (see
+            :class:`~dmformer.models.heads.CategorySegHead`). Defaults to
+            False.
         backend_args (dict, optional): File backend arguments.
             Defaults to None.
         **kwargs: Other arguments of :class:`mmengine.dataset.BaseDataset`
@@ -101,6 +107,7 @@ class BaseRVOSDataset(BaseDataset):
                  img_suffix: str = '.jpg',
                  ann_suffix: str = '.png',
                  with_video_expressions: bool = False,
+                 with_object_categories: bool = False,
                  backend_args: Optional[dict] = None,
                  **kwargs) -> None:
         if sample_mode not in ('anchor', 'video'):
@@ -118,6 +125,11 @@ class BaseRVOSDataset(BaseDataset):
         self.img_suffix = img_suffix
         self.ann_suffix = ann_suffix
         self.with_video_expressions = with_video_expressions
+        if with_object_categories and meta_file is None:
+            raise ValueError(
+                f'{self.__class__.__name__}: with_object_categories=True '
+                'needs a meta_file (meta.json) with the object categories.')
+        self.with_object_categories = with_object_categories
         self.backend_args = backend_args
         if data_prefix is None:
             data_prefix = dict(img_path='', ann_path='')
@@ -316,6 +328,11 @@ class BaseRVOSDataset(BaseDataset):
                 ]
                 for info in video_infos:
                     info['video_expressions'] = expressions
+            if self.with_object_categories:
+                categories = self.parse_object_categories(
+                    objects, f'video {video_id!r} of meta file {meta_path!r}')
+                for info in video_infos:
+                    info['object_categories'] = categories
             for info in video_infos:
                 if self.sample_mode == 'video':
                     data_list.append(info)
@@ -397,6 +414,31 @@ class BaseRVOSDataset(BaseDataset):
             anchor_idx=None)
         info.update(self.parse_referent(raw_data_info, where))
         return info
+
+    @classmethod
+    def parse_object_categories(cls, objects: dict,
+                                where: str) -> Dict[int, str]:
+        """The category of every object of a video.
+
+        Args:
+            objects (dict): The video's ``objects`` in ``meta_file``.
+            where (str): Names the video and file in errors.
+
+        Returns:
+            dict[int, str]: ``{obj_id: category}``.
+
+        Raises:
+            ValueError: A non-integer object id or a missing category.
+        """
+        categories = {}
+        for raw_id, obj in objects.items():
+            obj_id = cls._parse_obj_id(raw_id, where)
+            category = obj.get('category') if isinstance(obj, dict) else None
+            if not isinstance(category, str) or not category:
+                raise ValueError(f'{where}: object {raw_id!r} has no '
+                                 '"category".')
+            categories[obj_id] = category
+        return categories
 
     def parse_referent(self, raw_data_info: dict, where: str) -> dict:
         """Parse what an expression refers to: one object id of the

@@ -26,6 +26,9 @@ class RVOSDataSample(BaseDataElement):
     - ``video_expressions`` (list[dict], optional): ``{"text", "obj_id"}``
       of every expression of the video (this one included), from a dataset
       built with ``with_video_expressions=True``.
+    - ``object_categories`` (dict[int, str], optional): ``{obj_id:
+      category}`` of every object of the video, from a dataset built with
+      ``with_object_categories=True``.
 
     Data fields:
 

@@ -414,3 +414,31 @@ def test_video_expressions_and_id_maps(root):
         ids = index_map(int(name) // 5)[:, ::-1].repeat(2, 0).repeat(2, 1)
         assert torch.equal(id_maps[t], torch.from_numpy(ids.copy()))
         assert torch.equal(sample.gt_instances.masks[t], id_maps[t] == 1)
+
+
+def test_object_categories(root, tmp_path):
+    """``with_object_categories``: every sample carries the category of
+    every object of its video from ``meta.json``, packed into the
+    metainfo; a meta file without categories, or no meta file, is
+    refused with a message naming the problem."""
+    assert 'object_categories' not in build(root).get_data_info(0)
+    dataset = build(root, with_object_categories=True)
+    assert dataset.get_data_info(0)['object_categories'] == {
+        1: 'person',
+        2: 'dog'
+    }
+    assert dataset.get_data_info(6)['object_categories'] == {1: 'car'}
+    assert dataset[0]['data_samples'].object_categories == {
+        1: 'person',
+        2: 'dog'
+    }
+    with pytest.raises(ValueError, match='needs a meta_file'):
+        build(root, with_object_categories=True, meta_file=None)
+    meta = osp.join(root, 'train', 'meta.json')
+    with open(meta) as f:
+        content = json.load(f)
+    del content['videos']['vidB']['objects']['1']['category']
+    with open(meta, 'w') as f:
+        json.dump(content, f)
+    with pytest.raises(ValueError, match="vidB.*object '1' has no"):
+        build(root, with_object_categories=True)

@@ -72,7 +72,8 @@ class PackRVOSInputs(BaseTransform):
     DEFAULT_META_KEYS = ('video_id', 'exp_id', 'obj_id', 'text', 'noun_chunks',
                          'frame_ids', 'img_paths', 'ori_shape', 'img_shape',
                          'scale_factor', 'flip', 'flip_direction',
-                         'subject_source', 'video_expressions')
+                         'subject_source', 'video_expressions',
+                         'object_categories')
     # meta key -> per-frame key holding its values
     FRAME_LIST_KEYS = {'frame_ids': 'frame_id', 'img_paths': 'img_path'}
     # per-frame keys whose values must agree over the clip

@@ -79,6 +79,10 @@ class DMFormer(BaseModel):
             :class:`ReferentContrastHead`): ``loss(proj_feats,
             sentence_feats, data_samples)``. Not used at inference.
             Defaults to None.
+        auxiliary_head (dict, optional): A training-only loss module on the
+            text-free visual levels (e.g. :class:`CategorySegHead`, as
+            mmseg's ``auxiliary_head``): ``loss(proj_feats,
+            data_samples)``. Not used at inference. Defaults to None.
         positional_encoding (dict): mmdet ``SinePositionalEncoding`` config
             for the visual levels. Defaults to
             ``dict(num_feats=128, normalize=True, offset=-0.5)``.
@@ -101,6 +105,10 @@ class DMFormer(BaseModel):
             the official code trains on batch-padded clips, and training
             per clip size scored 2-4 J&F lower on the synthetic recipe (two
             seeds). Defaults to False.
+        train_cfg (dict, optional): Training settings of ``bbox_head``:
+            ``assigner``, the matcher of queries to the referent
+            (:class:`VideoQueryMatcher`), as mmdet's ``train_cfg.assigner``.
+            Defaults to None (the head's default matcher).
         test_cfg (dict, optional): ``clip_len``: at test time, videos longer
             than this many frames are segmented in consecutive clips of at
             most ``clip_len`` frames, each with its own query choice (the
@@ -133,11 +141,13 @@ class DMFormer(BaseModel):
                  bbox_head: ConfigType,
                  subject_head: OptConfigType = None,
                  referent_head: OptConfigType = None,
+                 auxiliary_head: OptConfigType = None,
                  positional_encoding: ConfigType = dict(
                      num_feats=128, normalize=True, offset=-0.5),
                  num_backbone_outs_to_proj: int = 3,
                  batch_invariant: bool = True,
                  batch_invariant_train: bool = False,
+                 train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
@@ -153,11 +163,17 @@ class DMFormer(BaseModel):
         self.language_model = MODELS.build(language_model)
         self.neck = MODELS.build(neck)
         self.encoder = MODELS.build(encoder)
+        if train_cfg is not None:
+            # as mmdet's DETR detectors: the head reads train_cfg.assigner
+            bbox_head = dict(bbox_head, train_cfg=train_cfg)
         self.bbox_head = MODELS.build(bbox_head)
         self.subject_head = MODELS.build(subject_head) \
             if subject_head is not None else None
         self.referent_head = MODELS.build(referent_head) \
             if referent_head is not None else None
+        # built last: the other modules' initial weights do not depend on it
+        self.auxiliary_head = MODELS.build(auxiliary_head) \
+            if auxiliary_head is not None else None
         if getattr(self.encoder, 'subject_branch', None) is not None \
                 and self.subject_head is None:
             raise ValueError('The encoder has a subject branch, which needs a '
@@ -286,6 +302,10 @@ class DMFormer(BaseModel):
             losses.update(
                 self.referent_head.loss(outs['visual']['proj_feats'],
                                         sentence_feats, data_samples))
+        if self.auxiliary_head is not None:
+            losses.update(
+                self.auxiliary_head.loss(outs['visual']['proj_feats'],
+                                         data_samples))
         return losses
 
     def test_step(self, data: Union[dict, tuple, list]) -> SampleList:
