@@ -43,6 +43,10 @@ class CategorySegHead(BaseModule):
         feat_stride (int): Stride of the first visual level in input
             pixels. Defaults to 8.
         ignore_index (int): Target of ignored pixels. Defaults to 255.
+        with_background (bool): Whether the background pixels are a class
+            (0) of the loss; False ignores them, so the loss only teaches
+            which category an object pixel belongs to (the referring losses
+            already teach where the objects are). Defaults to True.
         loss_seg (dict): Config of the per-pixel loss. Defaults to mmdet
             ``CrossEntropyLoss`` (softmax) averaged over the pixels that
             are not ignored, weight 1.0.
@@ -56,6 +60,7 @@ class CategorySegHead(BaseModule):
                  num_levels: int = 3,
                  feat_stride: int = 8,
                  ignore_index: int = 255,
+                 with_background: bool = True,
                  loss_seg: ConfigType = dict(
                      type='mmdet.CrossEntropyLoss',
                      avg_non_ignore=True,
@@ -78,6 +83,7 @@ class CategorySegHead(BaseModule):
         self.num_levels = num_levels
         self.feat_stride = feat_stride
         self.ignore_index = ignore_index
+        self.with_background = with_background
         self.lateral_convs = nn.ModuleList(
             nn.Conv2d(in_channels, channels, 1) for _ in range(num_levels))
         self.fuse_conv = nn.Sequential(
@@ -120,8 +126,9 @@ class CategorySegHead(BaseModule):
             device (torch.device): Device of the targets.
 
         Returns:
-            Tensor: Long (B*T, H_pad, W_pad): 0 background, k + 1 the k-th
-            class, ``ignore_index`` for unknown categories and padding.
+            Tensor: Long (B*T, H_pad, W_pad): 0 background (``ignore_index``
+            without ``with_background``), k + 1 the k-th class,
+            ``ignore_index`` for unknown categories and padding.
         """
         targets = torch.full((len(data_samples) * num_frames, *size),
                              self.ignore_index,
@@ -145,7 +152,7 @@ class CategorySegHead(BaseModule):
             # ignored, not counted as background)
             lut = torch.full((256, ), self.ignore_index, dtype=torch.long,
                              device=device)
-            lut[0] = 0
+            lut[0] = 0 if self.with_background else self.ignore_index
             for obj_id, category in categories.items():
                 lut[int(obj_id)] = self.class_index.get(
                     category, self.ignore_index)
