@@ -93,3 +93,21 @@ def test_bad_inputs_are_refused_with_a_clear_message():
         head.loss(feats, [_sample(ids, None, video_id='vid7')])
     with pytest.raises(ValueError, match='2 levels'):
         head.loss(feats[:1], [_sample(ids, {})])
+
+
+def test_without_background_only_object_pixels_count():
+    head = _head(with_background=False)
+    ids = torch.zeros(1, 8, 8, dtype=torch.uint8)
+    ids[0, :4, :4] = 2
+    targets = head.get_targets([_sample(ids, {2: 'star'})], 1, (8, 8),
+                               torch.device('cpu'))
+    assert (targets[0, :4, :4] == 3).all()
+    assert (targets[0, 4:] == 255).all() and (targets[0, :, 4:] == 255).all()
+    feats = [torch.randn(1, 4, 2, 2), torch.randn(1, 4, 1, 1)]
+    logits = F.interpolate(
+        head(feats), size=(8, 8), mode='bilinear', align_corners=False)
+    expected = F.cross_entropy(logits[0, :, :4, :4].reshape(4, -1).t(),
+                               torch.full((16, ), 3))
+    torch.testing.assert_close(
+        head.loss(feats, [_sample(ids, {2: 'star'})])['loss_category_seg'],
+        expected)
