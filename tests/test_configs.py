@@ -34,7 +34,7 @@ def _check_registered(registry, cfg):
 
 
 def test_configs_found():
-    assert 'configs/dmformer/dmformer_swin-t_ref-ytvos.py' in CONFIGS
+    assert 'configs/dmformer/dmformer_swin-t_4xb1-6e_ref-ytvos.py' in CONFIGS
     assert len(CONFIGS) >= 10
 
 
@@ -60,9 +60,9 @@ def test_config_parses_and_resolves(path):
 
 def test_paper_recipes():
     pre = Config.fromfile(
-        osp.join(ROOT, 'configs/dmformer/dmformer_swin-t_refcoco-pretrain.py'))
+        osp.join(ROOT, 'configs/dmformer/dmformer_swin-t_4xb2-10e_refcoco-pretrain.py'))
     fine = Config.fromfile(
-        osp.join(ROOT, 'configs/dmformer/dmformer_swin-t_ref-ytvos.py'))
+        osp.join(ROOT, 'configs/dmformer/dmformer_swin-t_4xb1-6e_ref-ytvos.py'))
     assert pre.train_cfg.max_epochs == 10
     assert pre.param_scheduler[0]['milestones'] == [6, 8]
     assert pre.param_scheduler[0]['gamma'] == 0.05

@@ -2,7 +2,7 @@
 """Train a DMFormer model with an MMEngine Runner.
 
 Example:
-    python tools/train.py configs/dmformer/dmformer_swin-t_ref-ytvos.py
+    python tools/train.py configs/dmformer/dmformer_swin-t_4xb1-6e_ref-ytvos.py
     bash tools/dist_train.sh CONFIG 8
 """
 import argparse
@@ -25,6 +25,12 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         default=False,
         help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the real total batch (GPUs x '
+        'clips per GPU) over the one the config was tuned for (its '
+        '`auto_scale_lr.base_batch_size`, the NxB part of its name)')
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -76,6 +82,14 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
+
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or \
+                'base_batch_size' not in cfg.auto_scale_lr:
+            raise ValueError(
+                f'--auto-scale-lr: {args.config} has no '
+                '`auto_scale_lr.base_batch_size` to scale from')
+        cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':
         cfg.resume = True

@@ -99,7 +99,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-DEFAULT_CONFIG = 'configs/dmformer/dmformer_swin-t_ref-ytvos.py'
+DEFAULT_CONFIG = 'configs/dmformer/dmformer_swin-t_4xb1-6e_ref-ytvos.py'
 #: subject = first noun chunk, batch of one: no documented fix triggers
 DEFAULT_TEXT = 'the man on the left riding a bike'
 #: the official build arguments (README inference command, opts.py names)

@@ -3,7 +3,7 @@
 
 Example:
     python tools/analysis_tools/count_params.py \
-        configs/dmformer/dmformer_swin-t_ref-ytvos.py
+        configs/dmformer/dmformer_swin-t_4xb1-6e_ref-ytvos.py
 """
 import argparse
 from collections import OrderedDict

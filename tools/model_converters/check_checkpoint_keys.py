@@ -11,7 +11,7 @@ Example (a converted GLIP-T checkpoint only provides the backbone and the
 BERT weights)::
 
     python tools/model_converters/check_checkpoint_keys.py \
-        configs/dmformer/dmformer_swin-t_ref-ytvos.py \
+        configs/dmformer/dmformer_swin-t_4xb1-6e_ref-ytvos.py \
         checkpoints/glip-t_dmformer.pth \
         --allow-missing language_model.resizer neck encoder bbox_head \
         subject_head

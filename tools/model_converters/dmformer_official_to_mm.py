@@ -41,7 +41,7 @@ Example::
 
     python tools/model_converters/dmformer_official_to_mm.py \
         dmformer_official.pth checkpoints/dmformer_swin-t_mm.pth \
-        --config configs/dmformer/dmformer_swin-t_ref-ytvos.py
+        --config configs/dmformer/dmformer_swin-t_4xb1-6e_ref-ytvos.py
 """  # noqa: E501
 import argparse
 import os.path as osp

@@ -12,7 +12,7 @@ missing key)::
         glip_tiny_model_o365_goldg_cc_sbu.pth checkpoints/glip-t_dmformer.pth
     # check it against the model (every other module may be missing)
     python tools/model_converters/glip_to_dmformer.py SRC DST \
-        --config configs/dmformer/dmformer_swin-t_ref-ytvos.py
+        --config configs/dmformer/dmformer_swin-t_4xb1-6e_ref-ytvos.py
 
 ``--format mmdet`` reads MMDetection's converted GLIP checkpoint
 (``tools/model_converters/glip_to_mmdet.py`` of mmdet) instead of the

@@ -2,7 +2,7 @@
 # affine/perspective + photometric copies of each image, masks warped alike)
 # instead of single frames. (Lists replace on inheritance, so the three
 # datasets are spelled out with the pseudo-video pipeline.)
-_base_ = '../dmformer_swin-t_refcoco-pretrain.py'
+_base_ = '../dmformer_swin-t_4xb2-10e_refcoco-pretrain.py'
 
 _pipeline = {{_base_.pseudo_video_train_pipeline}}
 train_dataloader = dict(

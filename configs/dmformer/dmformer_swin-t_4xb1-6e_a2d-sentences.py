@@ -10,7 +10,7 @@ _base_ = [
     '../_base_/default_runtime.py'
 ]
 
-# The pre-training checkpoint (dmformer_swin-t_refcoco-pretrain.py); the
+# The pre-training checkpoint (dmformer_swin-t_4xb2-10e_refcoco-pretrain.py); the
 # GLIP-T backbone/text weights come with it (tools/model_converters/).
 load_from = None
 

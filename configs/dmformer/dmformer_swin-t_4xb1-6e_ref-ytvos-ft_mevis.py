@@ -3,14 +3,14 @@
 # so this is a recipe, not a reproduction: the Ref-YouTube-VOS fine-tuning
 # schedule (6 epochs, lr x0.1 after epochs 3 and 5) on MeViS train, scored
 # on valid_u (local J&F of the union masks). For the evaluation server use
-# dmformer_swin-t_ref-ytvos-ft_mevis-valid.py.
+# dmformer_swin-t_4xb1-6e_ref-ytvos-ft_mevis-valid.py.
 _base_ = [
     '../_base_/models/dmformer_swin-t.py', '../_base_/datasets/mevis.py',
     '../_base_/schedules/schedule_finetune_6e.py',
     '../_base_/default_runtime.py'
 ]
 
-# a checkpoint of dmformer_swin-t_ref-ytvos.py
-load_from = 'work_dirs/dmformer_swin-t_ref-ytvos/epoch_6.pth'
+# a checkpoint of dmformer_swin-t_4xb1-6e_ref-ytvos.py
+load_from = 'work_dirs/dmformer_swin-t_4xb1-6e_ref-ytvos/epoch_6.pth'
 
 train_cfg = dict(val_interval=1)

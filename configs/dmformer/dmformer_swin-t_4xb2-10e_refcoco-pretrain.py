@@ -3,7 +3,7 @@
 # epochs 6 and 8, AdamW 1e-4, wd 5e-4, clip 0.1. Validation: cIoU / mIoU on
 # RefCOCO val. For pseudo-video pre-training use the dataset config's
 # `pseudo_video_train_pipeline` (see the ablation
-# ablations/dmformer_swin-t_pseudo-video_refcoco-pretrain.py).
+# ablations/dmformer_swin-t_4xb2-pseudo-video-10e_refcoco-pretrain.py).
 _base_ = [
     '../_base_/models/dmformer_swin-t.py',
     '../_base_/datasets/refcoco.py',
