@@ -60,9 +60,11 @@ def test_config_parses_and_resolves(path):
 
 def test_paper_recipes():
     pre = Config.fromfile(
-        osp.join(ROOT, 'configs/dmformer/dmformer_swin-t_4xb2-10e_refcoco-pretrain.py'))
+        osp.join(ROOT, 'configs/dmformer/'
+                 'dmformer_swin-t_4xb2-10e_refcoco-pretrain.py'))
     fine = Config.fromfile(
-        osp.join(ROOT, 'configs/dmformer/dmformer_swin-t_4xb1-6e_ref-ytvos.py'))
+        osp.join(ROOT,
+                 'configs/dmformer/dmformer_swin-t_4xb1-6e_ref-ytvos.py'))
     assert pre.train_cfg.max_epochs == 10
     assert pre.param_scheduler[0]['milestones'] == [6, 8]
     assert pre.param_scheduler[0]['gamma'] == 0.05

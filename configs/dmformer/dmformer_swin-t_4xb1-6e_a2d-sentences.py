@@ -10,8 +10,9 @@ _base_ = [
     '../_base_/default_runtime.py'
 ]
 
-# The pre-training checkpoint (dmformer_swin-t_4xb2-10e_refcoco-pretrain.py); the
-# GLIP-T backbone/text weights come with it (tools/model_converters/).
+# The pre-training checkpoint
+# (dmformer_swin-t_4xb2-10e_refcoco-pretrain.py); the GLIP-T backbone/text
+# weights come with it (tools/model_converters/).
 load_from = None
 
 train_cfg = dict(val_interval=1)

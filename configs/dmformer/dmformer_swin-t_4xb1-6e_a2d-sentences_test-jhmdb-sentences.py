@@ -1,6 +1,6 @@
 # DMFormer on JHMDB-Sentences: evaluation only, with the model trained on
 # A2D-Sentences (dmformer_swin-t_4xb1-6e_a2d-sentences.py), as ReferFormer:
-#   python tools/test.py configs/dmformer/dmformer_swin-t_4xb1-6e_a2d-sentences_test-jhmdb-sentences.py \
+#   python tools/test.py THIS_CONFIG \
 #       work_dirs/dmformer_swin-t_4xb1-6e_a2d-sentences/epoch_6.pth
 _base_ = [
     '../_base_/models/dmformer_swin-t.py',

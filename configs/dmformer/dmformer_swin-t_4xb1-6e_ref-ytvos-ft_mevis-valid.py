@@ -8,5 +8,6 @@ test_dataloader = dict(dataset=dict(split='valid'))
 test_evaluator = dict(
     _delete_=True,
     type='MeViSSubmissionMetric',
-    outfile_prefix='work_dirs/dmformer_swin-t_4xb1-6e_ref-ytvos-ft_mevis/valid',
+    outfile_prefix=(
+        'work_dirs/dmformer_swin-t_4xb1-6e_ref-ytvos-ft_mevis/valid'),
     meta_file='data/mevis/valid/meta_expressions.json')

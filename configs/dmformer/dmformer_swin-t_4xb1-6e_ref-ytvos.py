@@ -10,8 +10,9 @@ _base_ = [
 ]
 data_root = 'data/ref-youtube-vos/'
 
-# The pre-training checkpoint (dmformer_swin-t_4xb2-10e_refcoco-pretrain.py); the
-# GLIP-T backbone/text weights come with it (tools/model_converters/).
+# The pre-training checkpoint
+# (dmformer_swin-t_4xb2-10e_refcoco-pretrain.py); the GLIP-T backbone/text
+# weights come with it (tools/model_converters/).
 load_from = None
 
 # The valid split has no public ground truth: no validation while training.
@@ -24,5 +25,6 @@ train_cfg = dict(val_interval=1000)
 # J&F are also printed when valid/Annotations is present (local scoring).
 test_evaluator = dict(
     type='RefYTVOSSubmissionMetric',
-    outfile_prefix='work_dirs/dmformer_swin-t_4xb1-6e_ref-ytvos/ref-ytvos-valid',
+    outfile_prefix=(
+        'work_dirs/dmformer_swin-t_4xb1-6e_ref-ytvos/ref-ytvos-valid'),
     meta_file=data_root + 'meta_expressions/valid/meta_expressions.json')

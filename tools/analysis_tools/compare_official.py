@@ -24,8 +24,9 @@ relative difference (``max |ours - official| / max |official|``).
 The noun chunks given to our model are the official candidates (spaCy's
 ``doc.noun_chunks`` as character spans, fed through ``metainfo
 ['noun_chunks']`` as the data pipeline does); ``--noun-chunks ours`` uses
-our own phrase extractor instead. Stages that differ because of one of our fixes of the official code
-(README, "Fixes relative to the official code") are marked ``fix`` with the
+our own phrase extractor instead. Stages that differ because of one of
+our fixes of the official code (README, "Fixes relative to the official
+code") are marked ``fix`` with the
 reason (e.g. a chosen subject shorter than the first noun chunk: the
 official code zero-pads the span and, with its integer masks, lets the
 padding into the positions, the attention and the word mean — try

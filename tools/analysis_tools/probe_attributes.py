@@ -28,7 +28,7 @@ Example::
 import argparse
 import json
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -188,8 +188,8 @@ def probe(train: Tuple[dict, dict], test: Tuple[dict, dict],
 
 def format_table(results: Dict[str, Dict[str, float]]) -> str:
     width = max(len(k) for k in results)
-    lines = [f'{"feature":<{width}}  ' + '  '.join(f'{a:>7}'
-                                                  for a in ATTRIBUTES)]
+    header = '  '.join(f'{a:>7}' for a in ATTRIBUTES)
+    lines = [f'{"feature":<{width}}  {header}']
     for name, accs in results.items():
         lines.append(f'{name:<{width}}  ' +
                      '  '.join(f'{accs[a]:7.2f}' for a in ATTRIBUTES))
@@ -231,8 +231,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     train = collect(model, settings, 0, num_train)
     test = collect(model, settings, 1, settings['num_valid'])
     results = probe(train, test, args.steps)
-    print(f'linear-probe accuracy on the valid objects ({len(test[1]["shape"])}'
-          f' object-frames; fitted on {len(train[1]["shape"])} from '
+    print('linear-probe accuracy on the valid objects '
+          f'({len(test[1]["shape"])} object-frames; fitted on '
+          f'{len(train[1]["shape"])} from '
           f'{num_train} training videos)')
     print(format_table(results))
     if args.json:

@@ -721,8 +721,8 @@ class DMFormerHead(BaseModule):
         """
         b, t, q, k = cls_scores.shape
         matched = self.assigner(cls_scores.detach(), bbox_preds.detach(),
-                               mask_preds.detach(), gt_bboxes, gt_masks,
-                               gt_valid, gt_labels)  # (B,)
+                                mask_preds.detach(), gt_bboxes, gt_masks,
+                                gt_valid, gt_labels)  # (B,)
 
         # target 1 at (valid frame, matched query, gt class): (B, T, Q, K)
         pos = F.one_hot(matched, q).bool()[:, None, :] & gt_valid[:, :, None]

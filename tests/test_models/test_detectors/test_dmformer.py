@@ -150,10 +150,10 @@ def test_bad_inputs(default_model):
 
 
 @pytest.mark.parametrize('cfg_file,has_subject', [
-    ('configs/dmformer/ablations/dmformer-context-only_swin-t_4xb1-6e_ref-ytvos.py',
-     False),
-    ('configs/dmformer/ablations/dmformer-subject-only_swin-t_4xb1-6e_ref-ytvos.py',
-     True),
+    ('configs/dmformer/ablations/'
+     'dmformer-context-only_swin-t_4xb1-6e_ref-ytvos.py', False),
+    ('configs/dmformer/ablations/'
+     'dmformer-subject-only_swin-t_4xb1-6e_ref-ytvos.py', True),
 ])
 def test_ablation_configs(cfg_file, has_subject):
     register_all_modules()

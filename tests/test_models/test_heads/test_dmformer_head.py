@@ -493,4 +493,6 @@ def test_assigner_from_train_cfg():
         old = _build(dict(_tiny_cfg(), matcher=costs))
     assert old.assigner.cost_class == 3. and old.train_cfg == head.train_cfg
     with pytest.raises(ValueError, match='once'):
-        _build(dict(_tiny_cfg(), matcher=costs, train_cfg=dict(assigner=costs)))
+        _build(
+            dict(_tiny_cfg(), matcher=costs,
+                 train_cfg=dict(assigner=costs)))
