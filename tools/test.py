@@ -144,7 +144,7 @@ def checkpoint_mismatch(model, ckpt: dict) -> str:
     evaluated with randomly initialised layers."""
     from mmengine.model import is_model_wrapper
 
-    from dmformer.utils.ckpt_convert import describe_checkpoint_mismatch
+    from dmformer.models.utils.ckpt_convert import describe_checkpoint_mismatch
     state = ckpt.get('state_dict', ckpt)
     if is_model_wrapper(model):
         model = model.module

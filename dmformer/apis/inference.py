@@ -15,9 +15,9 @@ from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.runner.checkpoint import (_load_checkpoint,
                                         _load_checkpoint_to_model)
 
+from dmformer.models.utils.ckpt_convert import describe_checkpoint_mismatch
 from dmformer.registry import MODELS
 from dmformer.structures import RVOSDataSample
-from dmformer.utils.ckpt_convert import describe_checkpoint_mismatch
 
 
 def init_model(config: Union[str, Config],

@@ -6,13 +6,10 @@ from .ref_davis import RefDAVISDataset
 from .ref_youtube_vos import RefYouTubeVOSDataset
 from .refcoco import RefCOCODataset
 from .samplers import SameClipGroupSampler
-from .subject_labels import (generate_subject_labels, parser_subject_span,
-                             vote_subject_chunk)
 from .transforms import *  # noqa: F401,F403
 
 __all__ = [
     'BaseRVOSDataset', 'MeViSDataset', 'RefDAVISDataset',
     'RefYouTubeVOSDataset', 'RefCOCODataset', 'A2DSentencesDataset',
-    'JHMDBSentencesDataset', 'SameClipGroupSampler',
-    'generate_subject_labels', 'parser_subject_span', 'vote_subject_chunk'
+    'JHMDBSentencesDataset', 'SameClipGroupSampler'
 ]

@@ -44,7 +44,7 @@ def seeded_parameters(model, seed_name=None) -> None:
         seed_name (callable, optional): Maps a parameter name to the name
             its seed is taken from, so that values pinned before a module
             was renamed still apply (e.g.
-            :func:`dmformer.utils.ckpt_convert.current_to_legacy_key`).
+            :func:`dmformer.models.utils.ckpt_convert.current_to_legacy_key`).
             Defaults to the name itself.
     """
     import torch

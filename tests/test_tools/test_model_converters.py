@@ -8,19 +8,20 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dmformer.models.utils.ckpt_convert import (KeyRule,
+                                                build_model_from_config,
+                                                check_state_dict,
+                                                convert_dmformer_official,
+                                                convert_glip,
+                                                correct_unfold_norm_order,
+                                                correct_unfold_reduction_order,
+                                                dmformer_mm_to_official,
+                                                load_state_dict_from_file,
+                                                revert_unfold_norm_order,
+                                                revert_unfold_reduction_order,
+                                                swin_mmdet_to_official,
+                                                swin_official_to_mmdet)
 from dmformer.testing import load_script
-from dmformer.utils.ckpt_convert import (KeyRule, build_model_from_config,
-                                         check_state_dict,
-                                         convert_dmformer_official,
-                                         convert_glip,
-                                         correct_unfold_norm_order,
-                                         correct_unfold_reduction_order,
-                                         dmformer_mm_to_official,
-                                         load_state_dict_from_file,
-                                         revert_unfold_norm_order,
-                                         revert_unfold_reduction_order,
-                                         swin_mmdet_to_official,
-                                         swin_official_to_mmdet)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAPER_CFG = osp.join(ROOT, 'configs/_base_/models/dmformer_swin-t.py')

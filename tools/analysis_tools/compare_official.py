@@ -8,7 +8,7 @@ arguments of the README's Ref-YouTube-VOS inference command: ``--use_glip
 ``masks=True`` as ``main.py`` forces it, on CPU), in eval mode. Its weights
 are a given official checkpoint (``--checkpoint``) or its own seeded random
 initialisation (``--seed``). The state dict is converted with
-:func:`dmformer.utils.ckpt_convert.convert_dmformer_official` and loaded
+:func:`dmformer.models.utils.ckpt_convert.convert_dmformer_official` and loaded
 strictly into our model built from ``--config``. Both models then segment
 the same clip (``--num-frames`` random frames of ``--shape H W``, seeded,
 normalised with the ImageNet mean/std; the official model gets them as
@@ -697,7 +697,7 @@ def load_official_state(checkpoint: Optional[str], model: torch.nn.Module,
     official model, strictly) or of the model itself."""
     if checkpoint is None:
         return model.state_dict()
-    from dmformer.utils.ckpt_convert import load_state_dict_from_file
+    from dmformer.models.utils.ckpt_convert import load_state_dict_from_file
     try:
         state = load_state_dict_from_file(checkpoint, trust_pickle)
     except (FileNotFoundError, ValueError) as err:
@@ -1177,7 +1177,7 @@ def run(args: argparse.Namespace) -> Tuple[DiffTable, Dict]:
     if not osp.isfile(config):
         raise CompareError(f'config file not found: {config}')
     # our stack (mmdet, mmengine) is imported before any stand-in exists
-    from dmformer.utils.ckpt_convert import build_model_from_config
+    from dmformer.models.utils.ckpt_convert import build_model_from_config
     ours_model = build_model_from_config(config)
     frames = make_clip(args.num_frames, args.shape, args.seed)
     official_input = normalize(frames)
@@ -1197,7 +1197,7 @@ def run(args: argparse.Namespace) -> Tuple[DiffTable, Dict]:
         raise CompareError(f'the official code needs the missing package '
                            f'{name!r}: pip install {name}') from err
     del official
-    from dmformer.utils.ckpt_convert import convert_dmformer_official
+    from dmformer.models.utils.ckpt_convert import convert_dmformer_official
     converted, _ = convert_dmformer_official(state)
     result = ours_model.load_state_dict(converted, strict=False)
     if result.missing_keys or result.unexpected_keys:

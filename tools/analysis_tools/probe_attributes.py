@@ -205,7 +205,7 @@ def build_model(config: str, checkpoint: Optional[str]):
         from dmformer.engine import read_checkpoint
         state = read_checkpoint(checkpoint)
         state = state.get('state_dict', state)
-        from dmformer.utils.ckpt_convert import upgrade_legacy_keys
+        from dmformer.models.utils.ckpt_convert import upgrade_legacy_keys
         state = dict(state)
         upgrade_legacy_keys(state)  # checkpoints with the old module names
         wanted = [

@@ -21,8 +21,8 @@ import os
 import os.path as osp
 from typing import Optional, Sequence
 
-from dmformer.datasets.subject_labels import (GLIPTeacher, SubjectTeacher,
-                                              generate_subject_labels)
+from dmformer.apis.subject_labels import (GLIPTeacher, SubjectTeacher,
+                                          generate_subject_labels)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -23,9 +23,9 @@ from typing import List, Optional
 
 from mmengine.config import DictAction
 
-from dmformer.utils.ckpt_convert import (build_model_from_config,
-                                         check_state_dict,
-                                         load_state_dict_from_file)
+from dmformer.models.utils.ckpt_convert import (build_model_from_config,
+                                                check_state_dict,
+                                                load_state_dict_from_file)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -3,7 +3,7 @@
 
 The official code (gaomingqi/DMFormer) saves ``{'model': state_dict,
 'optimizer': ..., 'args': Namespace, ...}``; only ``model`` is converted.
-The key map (:mod:`dmformer.utils.ckpt_convert`) renames e.g.::
+The key map (:mod:`dmformer.models.utils.ckpt_convert`) renames e.g.::
 
     backbone.0.body.layers.i.blocks.j.mlp.fc1   -> backbone.stages.i.blocks.j.ffn.layers.0.0
     text_encoder.model.*                        -> language_model.bert.*
@@ -47,11 +47,11 @@ import argparse
 import os.path as osp
 from typing import List, Optional
 
-from dmformer.utils.ckpt_convert import (build_model_from_config,
-                                         check_state_dict,
-                                         convert_dmformer_official,
-                                         load_state_dict_from_file,
-                                         save_converted)
+from dmformer.models.utils.ckpt_convert import (build_model_from_config,
+                                                check_state_dict,
+                                                convert_dmformer_official,
+                                                load_state_dict_from_file,
+                                                save_converted)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -23,10 +23,11 @@ import argparse
 import os.path as osp
 from typing import List, Optional
 
-from dmformer.utils.ckpt_convert import (GLIP_FORMATS, build_model_from_config,
-                                         check_state_dict, convert_glip,
-                                         load_state_dict_from_file,
-                                         save_converted)
+from dmformer.models.utils.ckpt_convert import (GLIP_FORMATS,
+                                                build_model_from_config,
+                                                check_state_dict, convert_glip,
+                                                load_state_dict_from_file,
+                                                save_converted)
 
 # The modules a GLIP-T checkpoint provides; all others may be missing.
 PROVIDED = ('backbone', 'language_model.bert')

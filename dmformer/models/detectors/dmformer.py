@@ -59,7 +59,7 @@ class DMFormer(BaseModel):
     ``GroundingDINO``). Checkpoints saved before they did (``text_encoder``,
     ``input_proj``, ``neck`` for the encoder, ``head``) still load: their
     keys are renamed on loading
-    (:func:`dmformer.utils.ckpt_convert.upgrade_legacy_keys`).
+    (:func:`dmformer.models.utils.ckpt_convert.upgrade_legacy_keys`).
 
     Args:
         backbone (dict): Visual backbone config (strides 4/8/16/32).
@@ -217,9 +217,9 @@ class DMFormer(BaseModel):
         """Load this module's own tensors (``load_state_dict``); drops the
         kept visual features, and renames the keys of a checkpoint saved
         with the old module names (see
-        :func:`~dmformer.utils.ckpt_convert.upgrade_legacy_keys`) before
+        :func:`~dmformer.models.utils.ckpt_convert.upgrade_legacy_keys`) before
         the sub-modules read theirs."""
-        from dmformer.utils.ckpt_convert import upgrade_legacy_keys
+        from dmformer.models.utils.ckpt_convert import upgrade_legacy_keys
         self.clear_visual_cache()
         upgrade_legacy_keys(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -282,7 +282,7 @@ class DMFormer(BaseModel):
         outs = self.forward_features(inputs, data_samples)
         losses = self.bbox_head.loss_by_feat(outs['head_outs'], data_samples)
         if self.with_subject_head:
-            from ..utils.noun_chunks import char_span_to_token_labels
+            from ..utils.token_spans import char_span_to_token_labels
             text = outs['text']
             spans = self._gt_subject_char_spans(data_samples,
                                                 text['word_feats'].device)
@@ -551,7 +551,7 @@ class DMFormer(BaseModel):
                 subject_logits=None,
                 subject_span=None,
                 subject_char_spans=None)
-        from ..utils.noun_chunks import token_span_to_char_span
+        from ..utils.token_spans import token_span_to_char_span
         text, word_pad_mask = text_dict['text'], text_dict['word_pad_mask']
         subject_logits = self.subject_head(text_dict['word_feats'],
                                            word_pad_mask)
@@ -936,7 +936,7 @@ class DMFormer(BaseModel):
         (computed in the data pipeline) or are parsed here with spaCy.
         """
         from dmformer.utils.noun_chunks import extract_noun_chunks
-        from ..utils.noun_chunks import char_spans_to_token_spans
+        from ..utils.token_spans import char_spans_to_token_spans
         char_spans = []
         for sample, text in zip(data_samples, texts):
             chunks = sample.metainfo.get('noun_chunks', None)

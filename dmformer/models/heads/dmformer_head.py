@@ -55,13 +55,15 @@ class DMFormerHead(BaseModule):
       all normalised by the number of valid frames in the batch.
 
     Args:
+        decoder (dict): Kwargs of :class:`DeformableDetrTransformerDecoder`
+            (the model config gives them; the paper's are in
+            ``configs/_base_/models/dmformer_swin-t.py``).
+        pixel_decoder (dict): Config of the pixel decoder (registered in
+            ``MODELS``, e.g. :class:`CrossModalFPNDecoder`).
         num_queries (int): Queries per frame Q. Defaults to 5.
         embed_dims (int): Hidden dimension D. Defaults to 256.
         num_classes (int): Number of classes; 1 for binary referring, in
             which case ``gt_instances.labels`` is ignored. Defaults to 1.
-        decoder (dict): Kwargs of :class:`DeformableDetrTransformerDecoder`.
-        pixel_decoder (dict): Config of the pixel decoder (registered in
-            ``MODELS``). Defaults to a :class:`CrossModalFPNDecoder`.
         mask_head (dict): Config of the dynamic mask head; ``type`` defaults
             to ``'DynamicMaskHead'``, ``in_channels`` to the pixel decoder's
             ``mask_dim`` and ``query_channels`` to ``embed_dims``.
@@ -117,38 +119,11 @@ class DMFormerHead(BaseModule):
 
     def __init__(
         self,
+        decoder: ConfigType,
+        pixel_decoder: ConfigType,
         num_queries: int = 5,
         embed_dims: int = 256,
         num_classes: int = 1,
-        decoder: ConfigType = dict(
-            num_layers=4,
-            return_intermediate=True,
-            post_norm_cfg=None,
-            layer_cfg=dict(
-                self_attn_cfg=dict(
-                    embed_dims=256,
-                    num_heads=8,
-                    attn_drop=0.1,
-                    dropout_layer=dict(type='Dropout', drop_prob=0.1),
-                    batch_first=True),
-                cross_attn_cfg=dict(
-                    embed_dims=256,
-                    num_levels=4,
-                    num_heads=8,
-                    num_points=4,
-                    dropout=0.1,
-                    batch_first=True),
-                ffn_cfg=dict(
-                    embed_dims=256,
-                    feedforward_channels=2048,
-                    num_fcs=2,
-                    ffn_drop=0.1,
-                    act_cfg=dict(type='ReLU', inplace=True)))),
-        pixel_decoder: ConfigType = dict(
-            type='CrossModalFPNDecoder',
-            in_channels=(96, 256, 256, 256),
-            conv_dim=256,
-            mask_dim=256),
         mask_head: ConfigType = dict(
             type='DynamicMaskHead',
             controller_layers=3,

@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .misc import flatten_mlvl, get_valid_ratio, masked_mean
-from .noun_chunks import (char_span_to_token_labels, char_spans_to_token_spans,
+from .token_spans import (char_span_to_token_labels, char_spans_to_token_spans,
                           token_span_to_char_span)
 
 __all__ = [

@@ -6,8 +6,8 @@ import torch
 
 from dmformer.apis import inference_clip, init_model
 from dmformer.datasets.synthetic_rvos import generate_video
+from dmformer.models.utils.ckpt_convert import current_to_legacy_key
 from dmformer.testing import seeded_parameters
-from dmformer.utils.ckpt_convert import current_to_legacy_key
 
 TEXTS = ['the big orange diamond', 'the small striped square far from the '
          'big orange diamond', 'the red circle moving left']

@@ -18,11 +18,11 @@ import torch
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
+from dmformer.models.utils.ckpt_convert import current_to_legacy_key
 from dmformer.registry import MODELS
 from dmformer.structures import RVOSDataSample
 from dmformer.testing import seeded_parameters
 from dmformer.utils import register_all_modules
-from dmformer.utils.ckpt_convert import current_to_legacy_key
 
 TINY_CFG = 'configs/dmformer/dmformer_tiny_synthetic.py'
 NUM_FRAMES = 2

@@ -317,7 +317,7 @@ def test_checkpoint_with_the_old_module_names_loads(tmp_path):
     from mmengine.runner.checkpoint import load_checkpoint
 
     from dmformer.apis import init_model
-    from dmformer.utils.ckpt_convert import current_to_legacy_key
+    from dmformer.models.utils.ckpt_convert import current_to_legacy_key
     cfg = 'configs/dmformer/dmformer_tiny_synthetic.py'
     torch.manual_seed(0)
     src = init_model(cfg)

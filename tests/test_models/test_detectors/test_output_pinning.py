@@ -16,7 +16,7 @@ pin by mapping its new names to the old ones (the checkpoint key-rename
 rules) in :func:`dmformer.testing.seeded_parameters`: the values were
 pinned before the modules took mmdet's names (``language_model``, ``neck``,
 ``encoder``, ``bbox_head``), so every name is seeded as its old one
-(:func:`~dmformer.utils.ckpt_convert.current_to_legacy_key`).
+(:func:`~dmformer.models.utils.ckpt_convert.current_to_legacy_key`).
 
 Regenerate the file only for an intended change of behaviour, and say so in
 the commit::
@@ -30,8 +30,8 @@ import torch
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
+from dmformer.models.utils.ckpt_convert import current_to_legacy_key
 from dmformer.testing import seeded_parameters
-from dmformer.utils.ckpt_convert import current_to_legacy_key
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))

@@ -121,7 +121,11 @@ def _num_params(module):
 
 
 def test_param_counts():
-    head = _build(dict(type='DMFormerHead'))
+    """The paper config's head (decoder and pixel decoder come from the
+    config only: the head has no defaults for them)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile('configs/_base_/models/dmformer_swin-t.py')
+    head = _build(cfg.model.bbox_head)
     assert _num_params(head.decoder) == 6183424
     assert _num_params(head.decoder.layers[0]) == 1545856
     assert _num_params(head.cls_branches) + \
@@ -132,6 +136,13 @@ def test_param_counts():
     assert _num_params(head.mask_head.controller) == 684905
     assert head.mask_head.num_gen_params == 2153
     assert len(head.cls_branches) == len(head.reg_branches) == 4
+
+
+def test_decoder_and_pixel_decoder_are_required():
+    cfg = _tiny_cfg()
+    del cfg['pixel_decoder']
+    with pytest.raises(TypeError, match='pixel_decoder'):
+        _build(cfg)
 
 
 def test_init_weights():

@@ -369,8 +369,8 @@ def generate_subject_labels(
         ValueError: Malformed expression file, an expression without a
             usable ``obj_id`` (teacher mode) or an empty caption.
     """
-    from .transforms.loading import read_index_png
-    from .transforms.text import clean_caption
+    from dmformer.datasets.transforms.loading import read_index_png
+    from dmformer.datasets.transforms.text import clean_caption
 
     exp_file = osp.join(data_root, 'meta_expressions', split,
                         'meta_expressions.json')

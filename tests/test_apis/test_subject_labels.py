@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dmformer.datasets.subject_labels import (FrameVote, GLIPTeacher, box_iou,
-                                              generate_subject_labels,
-                                              match_frame, parser_subject_span,
-                                              select_subject_span,
-                                              vote_subject_chunk)
+from dmformer.apis.subject_labels import (FrameVote, GLIPTeacher, box_iou,
+                                          generate_subject_labels, match_frame,
+                                          parser_subject_span,
+                                          select_subject_span,
+                                          vote_subject_chunk)
 from dmformer.testing import load_script
 
 TOOL = osp.join(
