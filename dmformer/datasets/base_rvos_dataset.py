@@ -1,7 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import copy
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from mmengine import fileio
 from mmengine.dataset import BaseDataset
@@ -9,6 +9,7 @@ from mmengine.logging import MMLogger
 
 from dmformer.registry import DATASETS
 from .transforms.text import clean_caption
+from .utils import check_subject_span, load_json
 
 
 @DATASETS.register_module()
@@ -169,14 +170,8 @@ class BaseRVOSDataset(BaseDataset):
         return fileio.join_path(self.data_root, path)
 
     def _load_json(self, path: str, what: str) -> dict:
-        """Load a JSON file, naming it in errors."""
-        if not fileio.exists(path, backend_args=self.backend_args):
-            raise FileNotFoundError(f'{what} {path!r} does not exist.')
-        try:
-            return fileio.load(
-                path, file_format='json', backend_args=self.backend_args)
-        except ValueError as e:
-            raise ValueError(f'{what} {path!r} is not valid JSON: {e}') from e
+        """Load a JSON file, naming it in errors (see :func:`load_json`)."""
+        return load_json(path, what, self.backend_args)
 
     def _load_expression_videos(self, path: str, what: str) -> dict:
         """Load ``meta_expressions.json`` and return its ``videos`` dict."""
@@ -397,7 +392,7 @@ class BaseRVOSDataset(BaseDataset):
         text = clean_caption(exp['exp'], where)
         span = raw_data_info['subject_span']
         if span is not None:
-            span = self._check_span(span, text, where, self._label_path)
+            span = check_subject_span(span, text, where, self._label_path)
         frame_ids = raw_data_info['frame_ids']
         info = dict(
             video_id=video_id,
@@ -469,15 +464,3 @@ class BaseRVOSDataset(BaseDataset):
                     f'(objects: {sorted(objects)}).')
             category = obj.get('category')
         return dict(obj_id=obj_id, category=category)
-
-    @staticmethod
-    def _check_span(span: Sequence[int], text: str, where: str,
-                    path: Optional[str]) -> List[int]:
-        """Validate a stored subject span against its caption."""
-        ok = isinstance(span, (list, tuple)) and len(span) == 2 and all(
-            isinstance(v, int) for v in span)
-        if not ok or not 0 <= span[0] < span[1] <= len(text):
-            raise ValueError(
-                f'Subject label {span!r} of {where} in {path!r} is not a '
-                f'character span [start, end) of its caption {text!r}.')
-        return [int(span[0]), int(span[1])]

@@ -19,6 +19,7 @@ from mmengine.logging import MMLogger
 
 from dmformer.registry import DATASETS
 from .transforms.text import clean_caption
+from .utils import check_subject_span, load_json
 
 
 @DATASETS.register_module()
@@ -87,14 +88,8 @@ class RefCOCODataset(BaseDataset):
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
 
     def _load_json(self, path: str, what: str) -> Any:
-        """Load a JSON file, naming it in errors."""
-        if not fileio.exists(path, backend_args=self.backend_args):
-            raise FileNotFoundError(f'{what} {path!r} does not exist.')
-        try:
-            return fileio.load(
-                path, file_format='json', backend_args=self.backend_args)
-        except ValueError as e:
-            raise ValueError(f'{what} {path!r} is not valid JSON: {e}') from e
+        """Load a JSON file, naming it in errors (see :func:`load_json`)."""
+        return load_json(path, what, self.backend_args)
 
     def _load_subject_labels(self) -> Dict[str, dict]:
         """Read the stored subject labels (empty without a file)."""
@@ -124,17 +119,6 @@ class RefCOCODataset(BaseDataset):
         if x2 <= x1 or y2 <= y1:
             return None
         return [x1, y1, x2, y2]
-
-    def _check_span(self, span: Any, text: str, where: str) -> List[int]:
-        """Validate a stored subject span against its caption."""
-        ok = isinstance(span, (list, tuple)) and len(span) == 2 and all(
-            isinstance(v, int) for v in span)
-        if not ok or not 0 <= span[0] < span[1] <= len(text):
-            raise ValueError(
-                f'Subject label {span!r} of {where} in '
-                f'{self._label_path!r} is not a character span [start, end) '
-                f'of its caption {text!r}.')
-        return [int(span[0]), int(span[1])]
 
     def parse_data_info(self, raw_data_info: dict) -> Optional[dict]:
         """Parse one expression into its one-frame data info (the dataset
@@ -174,7 +158,7 @@ class RefCOCODataset(BaseDataset):
             return None
         span = raw_data_info['subject_span']
         if span is not None:
-            span = self._check_span(span, text, where)
+            span = check_subject_span(span, text, where, self._label_path)
         return dict(
             base,
             video_id=raw_data_info['video_id'],
