@@ -59,3 +59,27 @@ def seeded_parameters(model, seed_name=None) -> None:
             else:
                 value = noise / math.sqrt(param[0].numel())
             param.copy_(value)
+
+
+def sample_with_id_maps(id_maps, video_id: str = 'v', **metainfo):
+    """A training sample whose ground truth is only the object-id maps, for
+    the heads that read ``gt_instances.id_maps`` (the referent's own
+    ``masks`` are all False).
+
+    Args:
+        id_maps (Tensor): (T, H, W) object id per pixel.
+        video_id (str): ``video_id`` of the metainfo. Defaults to 'v'.
+        **metainfo: Other metainfo fields (e.g. ``video_expressions``,
+            ``object_categories``).
+
+    Returns:
+        :obj:`RVOSDataSample`
+    """
+    import torch
+    from mmengine.structures import InstanceData
+
+    from dmformer.structures import RVOSDataSample
+    sample = RVOSDataSample(metainfo=dict(video_id=video_id, **metainfo))
+    sample.gt_instances = InstanceData(
+        masks=torch.zeros_like(id_maps, dtype=torch.bool), id_maps=id_maps)
+    return sample

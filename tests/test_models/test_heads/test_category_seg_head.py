@@ -2,22 +2,16 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.structures import InstanceData
 
 from dmformer.models.heads import CategorySegHead
-from dmformer.structures import RVOSDataSample
+from dmformer.testing import sample_with_id_maps
 
 CLASSES = ('circle', 'square', 'star')
 
 
 def _sample(id_maps, categories, video_id='v'):
-    meta = dict(video_id=video_id)
-    if categories is not None:
-        meta['object_categories'] = categories
-    sample = RVOSDataSample(metainfo=meta)
-    sample.gt_instances = InstanceData(
-        masks=torch.zeros_like(id_maps, dtype=torch.bool), id_maps=id_maps)
-    return sample
+    meta = {} if categories is None else dict(object_categories=categories)
+    return sample_with_id_maps(id_maps, video_id=video_id, **meta)
 
 
 def _head(**kwargs):

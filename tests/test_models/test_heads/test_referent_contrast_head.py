@@ -8,14 +8,12 @@ from mmengine.structures import InstanceData
 
 from dmformer.models.heads import ReferentContrastHead
 from dmformer.structures import RVOSDataSample
+from dmformer.testing import sample_with_id_maps
 
 
 def _sample(id_maps, expressions, video_id='v'):
-    sample = RVOSDataSample(
-        metainfo=dict(video_id=video_id, video_expressions=expressions))
-    sample.gt_instances = InstanceData(
-        masks=torch.zeros_like(id_maps, dtype=torch.bool), id_maps=id_maps)
-    return sample
+    return sample_with_id_maps(
+        id_maps, video_id=video_id, video_expressions=expressions)
 
 
 def _head(**kwargs):
