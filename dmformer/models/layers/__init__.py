@@ -5,6 +5,8 @@ from .decoupled_interaction import (DecoupledInteraction, InteractionBranch,
                                     flatten_encoder_inputs)
 from .dynamic_mask_head import DynamicMaskHead
 from .feature_resizer import FeatureResizer
+from .ms_deform_attn import (DeformableEncoderLayer, MSDeformAttn,
+                             multi_scale_deformable_attn_gather)
 from .positional_encoding import SinePositionalEncoding1D
 from .rmhca import RMHCA
 from .vl_fusion import VisionLanguageFusion
@@ -13,5 +15,6 @@ __all__ = [
     'BertStyleEncoderLayer', 'FeatureResizer', 'SinePositionalEncoding1D',
     'RMHCA', 'VisionLanguageFusion', 'CrossModalFPNDecoder',
     'VisionLanguageBlock', 'DynamicMaskHead', 'DecoupledInteraction',
-    'InteractionBranch', 'flatten_encoder_inputs'
+    'InteractionBranch', 'flatten_encoder_inputs', 'MSDeformAttn',
+    'DeformableEncoderLayer', 'multi_scale_deformable_attn_gather'
 ]

@@ -2,8 +2,7 @@
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from mmdet.models.layers.transformer import (
-    DeformableDetrTransformerEncoder, DeformableDetrTransformerEncoderLayer)
+from mmdet.models.layers.transformer import DeformableDetrTransformerEncoder
 from mmengine.model import BaseModule, ModuleList
 from torch import Tensor, nn
 
@@ -12,6 +11,7 @@ from dmformer.utils import OptConfigType, OptMultiConfig
 from ..utils.misc import flatten_mlvl, get_valid_ratio, masked_mean
 from .bert_layer import BertStyleEncoderLayer
 from .feature_resizer import FeatureResizer
+from .ms_deform_attn import DeformableEncoderLayer
 from .positional_encoding import SinePositionalEncoding1D
 from .vl_fusion import VisionLanguageFusion
 
@@ -85,7 +85,9 @@ class InteractionBranch(BaseModule):
 
     The deformable layer is mmdet's
     :class:`~mmdet.models.layers.transformer.DeformableDetrTransformerEncoderLayer`
-    (mmcv ``MultiScaleDeformableAttention`` + FFN, post-norm) = the
+    (multi-scale deformable attention + FFN, post-norm; here with
+    :class:`~dmformer.models.layers.MSDeformAttn`, mmcv's attention with a
+    faster CPU inference path) = the
     ``DeformableTransformerEncoderLayer`` of Deformable DETR; its position is
     the visual sine position plus the branch's own ``level_embed``.
 
@@ -136,7 +138,7 @@ class InteractionBranch(BaseModule):
             for _ in range(num_iters)
         ])
         self.encoder_layers = ModuleList([
-            DeformableDetrTransformerEncoderLayer(**encoder_layer_cfg)
+            DeformableEncoderLayer(**encoder_layer_cfg)
             for _ in range(num_iters)
         ])
         self.text_layers = ModuleList([

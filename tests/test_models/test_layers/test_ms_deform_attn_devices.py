@@ -1,12 +1,18 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""mmcv's MultiScaleDeformableAttention: its PyTorch path (CPU tensors) is
-checked against an independent bilinear-sampling reference, and its compiled
-CUDA kernel (GPU tensors) against the PyTorch path."""
+"""Multi-scale deformable attention: mmcv's PyTorch path (CPU tensors) and
+DMFormer's gather path (CPU inference) are checked against an independent
+bilinear-sampling reference, the compiled CUDA kernel (GPU tensors) against
+the PyTorch path, and :class:`MSDeformAttn` against mmcv's module."""
 import pytest
 import torch
 from mmcv.ops import MultiScaleDeformableAttention
 from mmcv.ops.multi_scale_deform_attn import \
     multi_scale_deformable_attn_pytorch
+from mmdet.models.layers.transformer import \
+    DeformableDetrTransformerEncoderLayer
+
+from dmformer.models.layers import (DeformableEncoderLayer, MSDeformAttn,
+                                    multi_scale_deformable_attn_gather)
 
 SHAPES = [(6, 8), (3, 4)]
 
@@ -96,4 +102,139 @@ def test_module_dispatch_agrees_with_pytorch_path(device):
                   reference_points=ref_points.to(device),
                   spatial_shapes=shapes.to(device),
                   level_start_index=start.to(device))
+    torch.testing.assert_close(out.cpu(), expected, rtol=1e-4, atol=1e-5)
+
+
+def _edge_locations(locations, shapes):
+    """Put some points exactly on cell centres, cell borders, the map's
+    edges and outside it, where the bilinear neighbours change."""
+    h, w = shapes[0]
+    special = torch.tensor([[0., 0.], [1., 1.], [0.5 / w, 0.5 / h],
+                            [1. / w, 2. / h], [1.05, 0.5], [-0.03, 0.2],
+                            [1 - 0.5 / w, 1 - 0.5 / h], [0.5, -0.2]])
+    flat = locations.view(-1, 2)
+    flat[:len(special)] = special.to(flat)
+    return locations
+
+
+def test_gather_path_matches_references():
+    value, locations, weights = (t.double() for t in _inputs('cpu'))
+    locations = _edge_locations(locations, SHAPES)
+    shapes = torch.tensor(SHAPES)
+    out = multi_scale_deformable_attn_gather(value, shapes, locations,
+                                             weights)
+    expected = _reference(value, SHAPES, locations, weights)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+    pytorch_path = multi_scale_deformable_attn_pytorch(
+        value, shapes, locations, weights)
+    torch.testing.assert_close(out, pytorch_path, rtol=0, atol=1e-12)
+
+
+def test_gather_path_low_precision_table():
+    """A bf16 value table (CPU autocast) with float32 weights."""
+    value, locations, weights = _inputs('cpu')
+    shapes = torch.tensor(SHAPES)
+    out = multi_scale_deformable_attn_gather(value.bfloat16(), shapes,
+                                             locations, weights)
+    assert out.dtype == torch.bfloat16
+    expected = multi_scale_deformable_attn_pytorch(value, shapes, locations,
+                                                   weights)
+    torch.testing.assert_close(out.float(), expected, rtol=0, atol=0.05)
+
+
+def _modules(batch_first=True):
+    torch.manual_seed(0)
+    cfg = dict(
+        embed_dims=16,
+        num_heads=2,
+        num_levels=2,
+        num_points=3,
+        batch_first=batch_first)
+    ref = MultiScaleDeformableAttention(**cfg)
+    for param in ref.parameters():  # non-trivial offsets and weights
+        torch.nn.init.normal_(param, std=0.3)
+    ours = MSDeformAttn(**cfg)
+    ours.load_state_dict(ref.state_dict())
+    return ref.double().eval(), ours.double().eval()
+
+
+@pytest.mark.parametrize('ref_dims', [2, 4])
+@pytest.mark.parametrize('batch_first', [True, False])
+def test_msdeformattn_equals_mmcv_module(ref_dims, batch_first,
+                                         monkeypatch):
+    """Without gradients the gather path runs, with them mmcv's PyTorch
+    path; both give mmcv's outputs, and the gradients are mmcv's."""
+    from dmformer.models.layers import ms_deform_attn
+    calls = []
+
+    def counted(*args):
+        calls.append(torch.is_grad_enabled())
+        return multi_scale_deformable_attn_gather(*args)
+
+    monkeypatch.setattr(ms_deform_attn, 'multi_scale_deformable_attn_gather',
+                        counted)
+    ref, ours = _modules(batch_first)
+    num_keys = sum(h * w for h, w in SHAPES)
+    gen = torch.Generator().manual_seed(1)
+    query = torch.randn(2, 5, 16, generator=gen, dtype=torch.float64)
+    value = torch.randn(2, num_keys, 16, generator=gen, dtype=torch.float64)
+    mask = torch.zeros(2, num_keys, dtype=torch.bool)
+    mask[1, -3:] = True
+    ref_points = torch.rand(2, 5, 2, ref_dims, generator=gen,
+                            dtype=torch.float64)
+    if not batch_first:
+        query, value = query.transpose(0, 1), value.transpose(0, 1)
+    kwargs = dict(
+        value=value,
+        key_padding_mask=mask,
+        reference_points=ref_points,
+        spatial_shapes=torch.tensor(SHAPES),
+        level_start_index=torch.tensor([0, SHAPES[0][0] * SHAPES[0][1]]))
+    with torch.no_grad():
+        expected = ref(query, **kwargs)
+        out = ours(query, **kwargs)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+
+    grads = []
+    for module in (ref, ours):
+        module.zero_grad()
+        module(query, **kwargs).square().sum().backward()
+        grads.append([p.grad for p in module.parameters()])
+    assert calls == [False]  # the gather ran once, without gradients
+    for g_ref, g_ours in zip(*grads):
+        torch.testing.assert_close(g_ours, g_ref, rtol=0, atol=1e-12)
+
+
+def test_encoder_layer_is_mmdets_with_msdeformattn():
+    """Same modules, parameter names and initial values as mmdet's layer;
+    only the attention class differs."""
+    cfg = dict(
+        self_attn_cfg=dict(embed_dims=16, num_heads=2, num_levels=2),
+        ffn_cfg=dict(embed_dims=16, feedforward_channels=32))
+    torch.manual_seed(0)
+    ref = DeformableDetrTransformerEncoderLayer(**cfg)
+    torch.manual_seed(0)
+    ours = DeformableEncoderLayer(**cfg)
+    assert type(ours.self_attn) is MSDeformAttn
+    ref_state, our_state = ref.state_dict(), ours.state_dict()
+    assert list(ref_state) == list(our_state)
+    for key, value in ref_state.items():
+        assert torch.equal(our_state[key], value), key
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='requires CUDA')
+def test_msdeformattn_cuda_agrees_with_cpu():
+    ref, ours = _modules()
+    ours = ours.float()
+    num_keys = sum(h * w for h, w in SHAPES)
+    query = torch.randn(2, 5, 16)
+    value = torch.randn(2, num_keys, 16)
+    kwargs = dict(
+        reference_points=torch.rand(2, 5, 2, 2),
+        spatial_shapes=torch.tensor(SHAPES),
+        level_start_index=torch.tensor([0, SHAPES[0][0] * SHAPES[0][1]]))
+    with torch.no_grad():
+        expected = ours(query, value=value, **kwargs)
+        out = ours.cuda()(query.cuda(), value=value.cuda(),
+                          **{k: v.cuda() for k, v in kwargs.items()})
     torch.testing.assert_close(out.cpu(), expected, rtol=1e-4, atol=1e-5)
