@@ -51,3 +51,21 @@ def test_pretrained_backbone_loads_into_the_model(tmp_path):
     assert set(saved) == {f'backbone.{k}' for k in backbone}
     for key, value in backbone.items():
         assert torch.equal(value, saved[f'backbone.{key}']), key
+
+
+def test_shipped_backbone_loads_into_its_config():
+    """The attribute-pretrained tiny Swin shipped in ``checkpoints/`` is
+    what ``dmformer_tiny_synthetic_attr-pretrained.py`` starts from, and
+    the config freezes it."""
+    from dmformer.registry import MODELS
+    from dmformer.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(
+        'configs/dmformer/dmformer_tiny_synthetic_attr-pretrained.py')
+    path = cfg.model.backbone.init_cfg.checkpoint
+    saved = torch.load(path, weights_only=True)['state_dict']
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    for key, value in model.backbone.state_dict().items():
+        assert torch.equal(value, saved[f'backbone.{key}']), key
+    assert not any(p.requires_grad for p in model.backbone.parameters())
