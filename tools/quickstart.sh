@@ -18,7 +18,7 @@ cd "$ROOT"
 bash tools/install_deps.sh
 
 DATA=data/synthetic-rvos
-CONFIG=configs/dmformer/dmformer_tiny_synthetic.py
+CONFIG=configs/dmformer/dmformer_tiny_synthetic_attr-pretrained.py
 WORK=${WORK_DIR:-work_dirs/quickstart}
 NUM_TRAIN=600  # training videos of the built-in data (valid: 12 videos)
 
