@@ -139,6 +139,8 @@ COLOURS = {
 }
 # Radius range as a fraction of the frame size.
 SIZES = {'small': (0.075, 0.095), 'big': (0.13, 0.16)}
+#: quality of the JPEG frames the generator writes
+JPEG_QUALITY = 92
 TEXTURES = ('plain', 'striped', 'dotted')
 # Relation key -> surface phrases. ``next_to`` and ``far_from`` are
 # symmetric and are the only ones used for swap pairs.
@@ -1111,7 +1113,8 @@ def _write_frames(img_dir: str, names: Sequence[str],
     for name, frame in zip(names, frames):
         bgr = np.ascontiguousarray(frame[..., ::-1])
         img_path = osp.join(img_dir, f'{name}.jpg')
-        if not cv2.imwrite(img_path, bgr, [cv2.IMWRITE_JPEG_QUALITY, 92]):
+        if not cv2.imwrite(img_path, bgr,
+                           [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
             raise OSError(f'cv2 failed to write {img_path}')
 
 

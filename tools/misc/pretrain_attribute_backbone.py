@@ -76,7 +76,7 @@ def make_frames(seed: int, split: int, num_videos: int,
     """Frames (N, 3, H, W) float RGB in 0-255, JPEG round-tripped as the
     data's frames are, and labels (N, 4, H, W) long, one map per
     attribute."""
-    from dmformer.datasets.synthetic_rvos import generate_video
+    from dmformer.datasets.synthetic_rvos import JPEG_QUALITY, generate_video
     attrs = attribute_values()
     frames, labels = [], []
     for i in range(num_videos):
@@ -90,8 +90,8 @@ def make_frames(seed: int, split: int, num_videos: int,
                 label[k][on_obj] = values.index(obj[attr]) + 1
         for t in range(0, len(video['frames']), 2):
             bgr = np.ascontiguousarray(video['frames'][t][..., ::-1])
-            ok, buf = cv2.imencode('.jpg', bgr,
-                                   [cv2.IMWRITE_JPEG_QUALITY, 92])
+            _, buf = cv2.imencode('.jpg', bgr,
+                                  [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             frames.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
             labels.append(label[:, t])
     x = torch.from_numpy(np.ascontiguousarray(np.stack(frames)))
@@ -144,6 +144,8 @@ def losses_and_accuracy(logits: List[Tensor],
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     args = parse_args(argv)
+    if args.steps < 1:
+        raise SystemExit(f'--steps must be at least 1, got {args.steps}')
     if args.seed in DATA_SEEDS:
         raise SystemExit(f'--seed {args.seed}: that is the seed of the '
                          'built-in data; pick another one')
@@ -209,7 +211,6 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     gen = torch.Generator().manual_seed(0)
     scales = (round(args.size * 6 / 7), args.size, round(args.size * 8 / 7))
     start = time.time()
-    accs = validate()
     for step in range(args.steps):
         idx = torch.randint(0, len(x_train), (args.batch_size, ),
                             generator=gen)

@@ -7,8 +7,6 @@ import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import FFN
 from mmcv.ops import MultiScaleDeformableAttention
-from mmcv.ops.multi_scale_deform_attn import (
-    MultiScaleDeformableAttnFunction, multi_scale_deformable_attn_pytorch)
 from mmdet.models.layers.transformer import \
     DeformableDetrTransformerEncoderLayer
 from mmengine.model import ModuleList
@@ -102,13 +100,19 @@ class MSDeformAttn(MultiScaleDeformableAttention):
     """mmcv's :class:`~mmcv.ops.MultiScaleDeformableAttention` with a
     faster CPU path for inference.
 
-    Same parameters, state-dict keys and arguments as the mmcv module. The
-    core runs on CUDA with mmcv's kernel, on CPU with mmcv's PyTorch path
-    whenever gradients are needed, and on CPU without gradients with
-    :func:`multi_scale_deformable_attn_gather` (the same values up to
-    float rounding; measured 2-3x faster for the interaction encoder's
-    5 x 5,100 tokens).
+    Same parameters, state-dict keys and arguments as the mmcv module.
+    Whenever gradients are needed, and on any device but the CPU, mmcv's
+    own forward runs (its CUDA kernel, or its PyTorch path). On CPU without
+    gradients the core is :func:`multi_scale_deformable_attn_gather` (the
+    same values up to float rounding; measured 2-3x faster for the
+    interaction encoder's 5 x 5,100 tokens).
     """
+
+    def _needs_grad(self, *inputs: Optional[Tensor]) -> bool:
+        """Whether autograd will track the attention's output."""
+        return torch.is_grad_enabled() and (
+            any(t is not None and t.requires_grad for t in inputs)
+            or any(p.requires_grad for p in self.parameters()))
 
     def forward(self,
                 query: Tensor,
@@ -144,6 +148,19 @@ class MSDeformAttn(MultiScaleDeformableAttention):
         Returns:
             Tensor: Same shape as ``query``.
         """
+        if query.device.type != 'cpu' or self._needs_grad(
+                query, value, query_pos, reference_points):
+            return super().forward(
+                query,
+                key=key,
+                value=value,
+                identity=identity,
+                query_pos=query_pos,
+                key_padding_mask=key_padding_mask,
+                reference_points=reference_points,
+                spatial_shapes=spatial_shapes,
+                level_start_index=level_start_index,
+                **kwargs)
         if value is None:
             value = query
         if identity is None:
@@ -179,18 +196,9 @@ class MSDeformAttn(MultiScaleDeformableAttention):
         else:
             raise ValueError('the last dimension of reference_points must '
                              f'be 2 or 4, got {reference_points.shape[-1]}')
-        if value.is_cuda:
-            output = MultiScaleDeformableAttnFunction.apply(
-                value, spatial_shapes, level_start_index, sampling_locations,
-                attention_weights, self.im2col_step)
-        elif torch.is_grad_enabled() and any(
-                t.requires_grad
-                for t in (value, sampling_locations, attention_weights)):
-            output = multi_scale_deformable_attn_pytorch(
-                value, spatial_shapes, sampling_locations, attention_weights)
-        else:
-            output = multi_scale_deformable_attn_gather(
-                value, spatial_shapes, sampling_locations, attention_weights)
+        output = multi_scale_deformable_attn_gather(value, spatial_shapes,
+                                                    sampling_locations,
+                                                    attention_weights)
         output = self.output_proj(output)
         if not self.batch_first:
             output = output.permute(1, 0, 2)
