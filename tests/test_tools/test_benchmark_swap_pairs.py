@@ -61,3 +61,95 @@ def test_format_table():
     assert lines[0] == '| config | J&F | swap J&F | swap pairs solved |'
     assert lines[2] == ('| `dmformer_tiny_synthetic` | 55.00 ± 5.00 | '
                         '45.00 ± 5.00 | 7.00 ± 1.00 |')
+
+
+def test_evaluator_files_follow_the_data_root():
+    tool = _tool()
+    cfg = osp.join(
+        ROOT, 'configs/dmformer/'
+        'dmformer_tiny_synthetic_attr-pretrained_context-only.py')
+    # the context-only model chooses no subject: no subject labels
+    assert tool.evaluator_file_options(cfg, 'test_evaluator', 'H/') == [
+        'test_evaluator.swap_pairs_file=H/meta_expressions/valid/'
+        'swap_pairs.json',
+        'test_evaluator.meta_file=H/meta_expressions/valid/'
+        'meta_expressions.json'
+    ]
+    assert tool.evaluator_file_options(cfg, 'val_evaluator', 'H/') == [
+        'val_evaluator.swap_pairs_file=H/meta_expressions/valid/'
+        'swap_pairs.json'
+    ]
+
+
+def test_thread_env_splits_the_cores(monkeypatch):
+    tool = _tool()
+    monkeypatch.setattr(tool.os, 'cpu_count', lambda: 2)
+    assert tool.thread_env(1) is None
+    assert tool.thread_env(2)['OMP_NUM_THREADS'] == '1'
+    assert tool.thread_env(4)['MKL_NUM_THREADS'] == '1'
+
+
+def test_main_tables_per_split(tmp_path, monkeypatch, capsys):
+    """Every (config, seed) run is trained once and scored on both splits;
+    the JSON holds one table per split, in config order, with --jobs 2."""
+    tool = _tool()
+    for name in ('valid', 'heldout'):
+        folder = tmp_path / name / 'meta_expressions' / 'valid'
+        folder.mkdir(parents=True)
+        (folder / 'swap_pairs.json').write_text(
+            json.dumps({'pairs': [[['v', '0'], ['v', '1']]]}))
+    trained = []
+
+    def fake_train(config, seed, iters, data_root, work_dir, env=None):
+        trained.append((osp.basename(config), seed, env['OMP_NUM_THREADS']))
+        good = 'context-only' not in config
+        return {'v': {'0': dict(J=0.9, F=0.9, JF=0.9),
+                      '1': dict(J=0.8 if good else 0.2, F=0.8, JF=0.8)}}
+
+    def fake_heldout(config, work_dir, root, env=None):
+        return {'v': {'0': dict(J=0.6, F=0.6, JF=0.6),
+                      '1': dict(J=0.7, F=0.7, JF=0.7)}}
+
+    monkeypatch.setattr(tool, 'train_and_score', fake_train)
+    monkeypatch.setattr(tool, 'score_heldout', fake_heldout)
+    monkeypatch.setattr(tool.os, 'cpu_count', lambda: 2)
+    out = tmp_path / 'res.json'
+    configs = [
+        osp.join(ROOT, 'configs/dmformer', name) for name in (
+            'dmformer_tiny_synthetic_attr-pretrained.py',
+            'dmformer_tiny_synthetic_attr-pretrained_context-only.py')
+    ]
+    monkeypatch.setattr(tool.sys, 'argv', [
+        'benchmark_swap_pairs.py', '--configs', *configs, '--seeds', '0',
+        '1', '--data-root',
+        str(tmp_path / 'valid'), '--heldout-data-root',
+        str(tmp_path / 'heldout'), '--jobs', '2', '--work-dir',
+        str(tmp_path / 'work'), '--json',
+        str(out)
+    ])
+    tool.main()
+    assert sorted(trained) == sorted(
+        (osp.basename(c), s, '1') for c in configs for s in (0, 1))
+    res = json.load(open(out))
+    assert list(res) == ['valid', 'held-out']
+    valid = res['valid']
+    assert list(valid) == [
+        'dmformer_tiny_synthetic_attr-pretrained',
+        'dmformer_tiny_synthetic_attr-pretrained_context-only'
+    ]
+    assert valid['dmformer_tiny_synthetic_attr-pretrained']['mean'][
+        'swap pairs solved'] == 1
+    assert valid['dmformer_tiny_synthetic_attr-pretrained_context-only'][
+        'mean']['swap pairs solved'] == 0
+    heldout = res['held-out']['dmformer_tiny_synthetic_attr-pretrained']
+    assert heldout['mean']['swap pairs solved'] == 1
+    printed = capsys.readouterr().out
+    assert 'held-out split' in printed and 'valid split' in printed
+
+
+def test_jobs_must_be_positive(monkeypatch):
+    tool = _tool()
+    monkeypatch.setattr(tool.sys, 'argv',
+                        ['benchmark_swap_pairs.py', '--jobs', '0'])
+    with pytest.raises(ValueError, match='--jobs'):
+        tool.main()

@@ -9,12 +9,17 @@ the blue square" vs "the blue square next to the red circle", which have the
 same words but different referents, so a bag-of-words reading cannot tell
 them apart.
 
-The default configs are the decoupled tiny model and its context-only and
-subject-only ablations; every (config, seed) run prints its scores when it
-ends and the table gives mean +- standard deviation over the seeds.
+The default configs are the main job's decoupled tiny model and its
+context-only and subject-only ablations; every (config, seed) run prints its
+scores when it ends and the tables give mean +- standard deviation over the
+seeds. ``--heldout-data-root`` also scores every checkpoint on the valid
+split of another data root (one generated with a seed the training data
+never used); ``--jobs 2`` runs two trainings at a time, each on half of the
+cores (more runs per hour on 2 cores than one 2-thread run at a time).
 
-Example (about 3 x 10 minutes on 2 CPU cores per seed):
-    python tools/analysis_tools/benchmark_swap_pairs.py --seeds 0 1 2
+Example (9 trainings of about 12 minutes each on 2 CPU cores):
+    python tools/analysis_tools/benchmark_swap_pairs.py --seeds 0 1 2 \\
+        --heldout-data-root data/synthetic-rvos-valid-seed1234
 """
 import argparse
 import json
@@ -22,15 +27,16 @@ import os
 import os.path as osp
 import subprocess
 import sys
-from typing import Dict, List, Tuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIGS = [
-    'configs/dmformer/dmformer_tiny_synthetic.py',
-    'configs/dmformer/dmformer_tiny_synthetic_context-only.py',
-    'configs/dmformer/dmformer_tiny_synthetic_subject-only.py',
+    'configs/dmformer/dmformer_tiny_synthetic_attr-pretrained.py',
+    'configs/dmformer/dmformer_tiny_synthetic_attr-pretrained_context-only.py',
+    'configs/dmformer/dmformer_tiny_synthetic_attr-pretrained_subject-only.py',
 ]
 
 
@@ -104,8 +110,13 @@ def schedule_options(config: str, iters: int) -> List[str]:
     return [o.replace(' ', '') for o in options]
 
 
-def train_and_score(config: str, seed: int, iters: int, data_root: str,
-                    work_dir: str) -> Dict[str, Dict[str, dict]]:
+def train_and_score(config: str,
+                    seed: int,
+                    iters: int,
+                    data_root: str,
+                    work_dir: str,
+                    env: Optional[Dict[str, str]] = None
+                    ) -> Dict[str, Dict[str, dict]]:
     """Train ``config`` and return its per-expression valid scores."""
     per_exp_file = osp.join(work_dir, 'per_expression.json')
     root = data_root.rstrip('/') + '/'
@@ -117,25 +128,83 @@ def train_and_score(config: str, seed: int, iters: int, data_root: str,
         f'train_dataloader.dataset.data_root={root}',
         f'val_dataloader.dataset.data_root={root}',
         f'val_evaluator.per_expression_file={per_exp_file}',
-    ]
-    # evaluator files of the data root, where the config uses them
-    from mmengine.config import Config
-    evaluator = Config.fromfile(config).val_evaluator
-    for key, name in (('swap_pairs_file', 'swap_pairs.json'),
-                      ('subject_label_file', 'subject_labels.json')):
-        if evaluator.get(key, None):
-            options.append(
-                f'val_evaluator.{key}={root}meta_expressions/valid/{name}')
+    ] + evaluator_file_options(config, 'val_evaluator', root)
     cmd = [
         sys.executable,
         osp.join(ROOT, 'tools/train.py'), config, '--work-dir', work_dir,
         '--cfg-options'
     ] + options
-    print('$ ' + ' '.join(cmd), flush=True)
-    with open(osp.join(work_dir, 'benchmark_train.log'), 'w') as log:
-        subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                       check=True)
+    _run(cmd, osp.join(work_dir, 'benchmark_train.log'), env)
     return json.load(open(per_exp_file))
+
+
+def evaluator_file_options(config: str, key: str, root: str) -> List[str]:
+    """``--cfg-options`` pointing the evaluator ``key`` of the config at
+    the label files of the data root, where the config uses them."""
+    from mmengine.config import Config
+    evaluator = Config.fromfile(config)[key]
+    options = []
+    for name, file in (('swap_pairs_file', 'swap_pairs.json'),
+                       ('subject_label_file', 'subject_labels.json'),
+                       ('meta_file', 'meta_expressions.json')):
+        if evaluator.get(name, None):
+            options.append(
+                f'{key}.{name}={root}meta_expressions/valid/{file}')
+    return options
+
+
+def score_heldout(
+        config: str,
+        work_dir: str,
+        heldout_root: str,
+        env: Optional[Dict[str, str]] = None) -> Dict[str, Dict[str, dict]]:
+    """Score the run's last checkpoint on the valid split of another data
+    root (e.g. one generated with a seed the training data never used)
+    with ``tools/test.py``; return the per-expression scores."""
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        checkpoint = f.read().strip()
+    per_exp_file = osp.join(work_dir, 'per_expression_heldout.json')
+    root = heldout_root.rstrip('/') + '/'
+    cmd = [
+        sys.executable,
+        osp.join(ROOT, 'tools/test.py'), config, checkpoint, '--work-dir',
+        osp.join(work_dir, 'test_heldout'), '--cfg-options',
+        f'test_dataloader.dataset.data_root={root}',
+        f'test_evaluator.per_expression_file={per_exp_file}'
+    ] + evaluator_file_options(config, 'test_evaluator', root)
+    _run(cmd, osp.join(work_dir, 'benchmark_test_heldout.log'), env)
+    return json.load(open(per_exp_file))
+
+
+def _run(cmd: List[str], log_file: str, env: Optional[Dict[str,
+                                                           str]]) -> None:
+    """Run ``cmd`` from the repository root, its output in ``log_file``."""
+    print('$ ' + ' '.join(cmd), flush=True)
+    with open(log_file, 'w') as log:
+        proc = subprocess.run(
+            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    if proc.returncode:
+        raise RuntimeError(f'{cmd[1]} exited with {proc.returncode}; see '
+                           f'{log_file}')
+
+
+def thread_env(jobs: int) -> Optional[Dict[str, str]]:
+    """Environment of one of ``jobs`` concurrent runs: the CPU cores split
+    between them (intra-op threads), None for a single job."""
+    if jobs <= 1:
+        return None
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    return dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+
+
+def aggregate(runs: List[dict]) -> Dict[str, dict]:
+    """Mean and population standard deviation over the runs of a config."""
+    return dict(
+        runs=runs,
+        mean={k: float(np.mean([r[k] for r in runs]))
+              for k in runs[0]},
+        std={k: float(np.std([r[k] for r in runs]))
+             for k in runs[0]})
 
 
 def main() -> None:
@@ -147,40 +216,76 @@ def main() -> None:
         help='training iterations (default: the config\'s)')
     parser.add_argument('--data-root', default='data/synthetic-rvos')
     parser.add_argument(
+        '--heldout-data-root',
+        default=None,
+        help='also score every checkpoint on the valid split of this data '
+        'root (e.g. generated with another seed)')
+    parser.add_argument(
+        '--jobs',
+        type=int,
+        default=1,
+        help='runs at a time; the CPU cores are split between them')
+    parser.add_argument(
         '--work-dir', default='work_dirs/benchmark_swap_pairs')
     parser.add_argument('--json', default=None, help='write results here')
     args = parser.parse_args()
+    if args.jobs < 1:
+        raise ValueError(f'--jobs must be at least 1, got {args.jobs}')
 
     from mmengine.config import Config
-    swap_keys = load_swap_keys(args.data_root)
-    results = {}
-    for config in args.configs:
-        iters = args.iters or Config.fromfile(config).train_cfg.max_iters
-        name = osp.splitext(osp.basename(config))[0]
-        runs = []
-        for seed in args.seeds:
-            work_dir = osp.join(args.work_dir, f'{name}_seed{seed}')
-            os.makedirs(work_dir, exist_ok=True)
-            per_exp = train_and_score(config, seed, iters, args.data_root,
-                                      work_dir)
-            runs.append(summarize(per_exp, swap_keys))
-            print(f'{name} seed {seed}: ' + ', '.join(
-                f'{k} {runs[-1][k]:.2f}' for k in TABLE_KEYS), flush=True)
-        results[name] = dict(
-            iters=iters,
-            seeds=args.seeds,
-            runs=runs,
-            mean={
-                k: float(np.mean([r[k] for r in runs]))
-                for k in runs[0]
-            },
-            std={k: float(np.std([r[k] for r in runs]))
-                 for k in runs[0]})
+    splits = {'valid': args.data_root}
+    if args.heldout_data_root:
+        splits['held-out'] = args.heldout_data_root
+    swap_keys = {
+        split: load_swap_keys(root)
+        for split, root in splits.items()
+    }
+    env = thread_env(args.jobs)
 
-    print(format_table(results))
-    print(f'(valid split: {runs[0]["num_expressions"]} expressions, '
-          f'{runs[0]["num_swap_expressions"]} in swap pairs; seeds '
-          f'{args.seeds}; mean +- std over seeds)')
+    def one_run(config: str, seed: int) -> Dict[str, dict]:
+        name = osp.splitext(osp.basename(config))[0]
+        iters = args.iters or Config.fromfile(config).train_cfg.max_iters
+        work_dir = osp.join(args.work_dir, f'{name}_seed{seed}')
+        os.makedirs(work_dir, exist_ok=True)
+        scores = {
+            'valid':
+            summarize(
+                train_and_score(config, seed, iters, args.data_root,
+                                work_dir, env), swap_keys['valid'])
+        }
+        if args.heldout_data_root:
+            scores['held-out'] = summarize(
+                score_heldout(config, work_dir, args.heldout_data_root, env),
+                swap_keys['held-out'])
+        for split, res in scores.items():
+            print(f'{name} seed {seed} ({split}): ' + ', '.join(
+                f'{k} {res[k]:.2f}' for k in TABLE_KEYS), flush=True)
+        return scores
+
+    jobs = [(config, seed) for config in args.configs for seed in args.seeds]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        done = list(pool.map(lambda job: one_run(*job), jobs))
+
+    results = {}
+    for split in splits:
+        table = {}
+        for config in args.configs:
+            name = osp.splitext(osp.basename(config))[0]
+            runs = [
+                scores[split] for (cfg, _), scores in zip(jobs, done)
+                if cfg == config
+            ]
+            table[name] = dict(
+                iters=args.iters
+                or Config.fromfile(config).train_cfg.max_iters,
+                seeds=args.seeds,
+                **aggregate(runs))
+        results[split] = table
+        print(f'\n{split} split ({splits[split]}):')
+        print(format_table(table))
+        print(f'({runs[0]["num_expressions"]} expressions, '
+              f'{runs[0]["num_swap_expressions"]} in swap pairs; seeds '
+              f'{args.seeds}; mean +- std over seeds)')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(results, f, indent=1)

@@ -11,7 +11,8 @@ from mmengine.logging import MMLogger
 
 from dmformer.evaluation.functional import save_binary_png
 from dmformer.registry import METRICS
-from .rvos_jf_metric import (_log_per_video, check_label_files, score_subjects,
+from .rvos_jf_metric import (_dump_per_expression, _log_per_video,
+                             check_label_files, score_subjects,
                              score_swap_pairs)
 from .utils import (get_field, get_frame_ids, get_masks, sample_name,
                     score_masks, summarize_jf)
@@ -113,6 +114,9 @@ class RefYTVOSSubmissionMetric(BaseMetric):
         subject_label_file (str, optional): Also report the accuracy of
             the chosen subject phrases (see :class:`RVOSJFMetric`).
             Defaults to None.
+        per_expression_file (str, optional): When J&F is scored, also
+            write the per-expression scores to this JSON file (the format
+            of :class:`RVOSJFMetric`'s). Defaults to None.
     """
     default_prefix: Optional[str] = 'ref_ytvos'
     # names the benchmark in the log line of the written archive
@@ -126,11 +130,13 @@ class RefYTVOSSubmissionMetric(BaseMetric):
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None,
                  swap_pairs_file: Optional[str] = None,
-                 subject_label_file: Optional[str] = None) -> None:
+                 subject_label_file: Optional[str] = None,
+                 per_expression_file: Optional[str] = None) -> None:
         super().__init__(
             collect_device=collect_device,
             prefix=prefix,
             collect_dir=collect_dir)
+        self.per_expression_file = per_expression_file
         self.swap_pairs_file = swap_pairs_file
         self.subject_label_file = subject_label_file
         check_label_files(swap_pairs_file=swap_pairs_file,
@@ -234,6 +240,8 @@ class RefYTVOSSubmissionMetric(BaseMetric):
                     'masks; J&F is computed on those')
             summary = summarize_jf(scored)
             _log_per_video(summary)
+            if self.per_expression_file is not None:
+                _dump_per_expression(summary, self.per_expression_file)
             metrics.update({
                 'J': summary['J'] * 100,
                 'F': summary['F'] * 100,

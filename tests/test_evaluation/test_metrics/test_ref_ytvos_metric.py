@@ -72,6 +72,23 @@ def test_scores_when_gt_present(tmp_path):
     assert not osp.exists(osp.join(str(tmp_path), 'submission.zip'))
 
 
+def test_per_expression_file(tmp_path):
+    path = str(tmp_path / 'scores' / 'per_expression.json')
+    metric = RefYTVOSSubmissionMetric(
+        outfile_prefix=str(tmp_path / 'sub'),
+        zip_name=None,
+        per_expression_file=path)
+    metric.process({}, [
+        _sample('v', '0', ['0', '1'], with_gt=True),
+        _sample('v', '1', ['0'], with_gt=True)
+    ])
+    metric.evaluate(2)
+    table = json.load(open(path))
+    assert sorted(table['v']) == ['0', '1']
+    assert table['v']['0']['J'] == pytest.approx(0.5)
+    assert table['v']['1']['JF'] == 0.0  # its one frame: GT empty
+
+
 def test_meta_file_completeness(tmp_path):
     meta = tmp_path / 'meta_expressions.json'
     meta.write_text(
