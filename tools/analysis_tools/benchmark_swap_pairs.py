@@ -241,16 +241,20 @@ def main() -> None:
         for split, root in splits.items()
     }
     env = thread_env(args.jobs)
+    # training iterations per config, read once (and before any run starts)
+    budgets = {
+        config: args.iters or Config.fromfile(config).train_cfg.max_iters
+        for config in args.configs
+    }
 
     def one_run(config: str, seed: int) -> Dict[str, dict]:
         name = osp.splitext(osp.basename(config))[0]
-        iters = args.iters or Config.fromfile(config).train_cfg.max_iters
         work_dir = osp.join(args.work_dir, f'{name}_seed{seed}')
         os.makedirs(work_dir, exist_ok=True)
         scores = {
             'valid':
             summarize(
-                train_and_score(config, seed, iters, args.data_root,
+                train_and_score(config, seed, budgets[config], args.data_root,
                                 work_dir, env), swap_keys['valid'])
         }
         if args.heldout_data_root:
@@ -276,10 +280,7 @@ def main() -> None:
                 if cfg == config
             ]
             table[name] = dict(
-                iters=args.iters
-                or Config.fromfile(config).train_cfg.max_iters,
-                seeds=args.seeds,
-                **aggregate(runs))
+                iters=budgets[config], seeds=args.seeds, **aggregate(runs))
         results[split] = table
         print(f'\n{split} split ({splits[split]}):')
         print(format_table(table))
