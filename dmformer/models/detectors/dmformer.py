@@ -107,8 +107,9 @@ class DMFormer(BaseModel):
             seeds). Defaults to False.
         train_cfg (dict, optional): Training settings of ``bbox_head``:
             ``assigner``, the matcher of queries to the referent
-            (:class:`VideoQueryMatcher`), as mmdet's ``train_cfg.assigner``.
-            Defaults to None (the head's default matcher).
+            (:class:`VideoQueryMatcher`), as mmdet's ``train_cfg.assigner``,
+            and ``mask_loss_upsample`` (see :class:`DMFormerHead`).
+            Defaults to None (the head's defaults).
         test_cfg (dict, optional): ``clip_len``: at test time, videos longer
             than this many frames are segmented in consecutive clips of at
             most ``clip_len`` frames, each with its own query choice (the

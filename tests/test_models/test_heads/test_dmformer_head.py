@@ -507,3 +507,72 @@ def test_assigner_from_train_cfg():
         _build(
             dict(_tiny_cfg(), matcher=costs,
                  train_cfg=dict(assigner=costs)))
+
+
+def test_mask_loss_upsample():
+    """``train_cfg.mask_loss_upsample`` scores the logits upsampled as at
+    test time against the full-resolution GT, which sees a small object
+    that the stride-4 point samples miss entirely."""
+    head = _build(
+        dict(_tiny_cfg(), train_cfg=dict(mask_loss_upsample=True)))
+    assert head.train_cfg['assigner'] == dict(type='VideoQueryMatcher')
+    sample = RVOSDataSample(metainfo=dict(img_shape=(6, 7)))
+    masks = torch.zeros(1, 6, 7, dtype=torch.bool)
+    masks[0, 4:6, 4:7] = True  # 6 pixels, none on a sampling point
+    sample.gt_instances = InstanceData(
+        masks=masks,
+        bboxes=torch.tensor([[4., 4., 7., 6.]]),
+        valid=torch.tensor([True]))
+    targets = head.get_targets([sample], (2, 2), 1, torch.device('cpu'))
+    assert targets['gt_masks'].sum() == 0
+    full = targets['gt_masks_full']
+    assert full.shape == (1, 1, 8, 8) and full.dtype == torch.float32
+    assert torch.equal(full[0, 0, :6, :7], masks[0].float())
+    assert full[0, 0, 6:].sum() == 0 and full[0, 0, :, 7:].sum() == 0
+
+    # one query predicting foreground everywhere (logit 10)
+    mask_preds = torch.full((1, 1, 1, 2, 2), 10.)
+    kwargs = dict(
+        cls_scores=torch.zeros(1, 1, 1, 1),
+        bbox_preds=torch.tensor([[[[0.5, 0.5, 0.2, 0.2]]]]),
+        mask_preds=mask_preds,
+        gt_bboxes=targets['gt_bboxes'],
+        gt_masks=targets['gt_masks'],
+        gt_valid=targets['gt_valid'],
+        gt_labels=targets['gt_labels'],
+        num_boxes=torch.tensor(1.))
+    p = torch.sigmoid(torch.tensor(10.))
+    up = head.loss_by_feat_single(**kwargs, gt_masks_full=full)
+    # 6 of 64 pixels positive: 1 - (2 * 6p + 1) / (64p + 6 + 1)
+    torch.testing.assert_close(up['loss_dice'],
+                               5 * (1 - (12 * p + 1) / (64 * p + 7)))
+    # -log(1 - p) = softplus(10), -log(p) = softplus(-10)
+    focal_neg = 0.75 * p**2 * F.softplus(torch.tensor(10.))
+    focal_pos = 0.25 * (1 - p)**2 * F.softplus(torch.tensor(-10.))
+    torch.testing.assert_close(up['loss_mask'],
+                               2 * (58 * focal_neg + 6 * focal_pos) / 64)
+    # the point-sampled target of the same object is empty
+    sampled = head.loss_by_feat_single(**kwargs)
+    torch.testing.assert_close(sampled['loss_dice'],
+                               5 * (1 - 1 / (4 * p + 1)))
+    # the other losses do not change
+    for key in ('loss_cls', 'loss_bbox', 'loss_iou'):
+        torch.testing.assert_close(up[key], sampled[key])
+
+    # whole batch, padded inputs: finite losses that reach every parameter
+    head.train()
+    outs = head(**_tiny_inputs())
+    losses = head.loss_by_feat(outs, _data_samples())
+    assert all(torch.isfinite(v) for v in losses.values())
+    off = _build(_tiny_cfg())
+    off.load_state_dict(head.state_dict())
+    # dropout off so that both heads see the same forward
+    head.eval(), off.eval()
+    outs = head(**_tiny_inputs())
+    outs_off = off(**_tiny_inputs())
+    losses = head.loss_by_feat(outs, _data_samples())
+    losses_off = off.loss_by_feat(outs_off, _data_samples())
+    assert not torch.isclose(losses['loss_dice'], losses_off['loss_dice'])
+    torch.testing.assert_close(losses['loss_cls'], losses_off['loss_cls'])
+    with pytest.raises(ValueError, match='mask_loss_upsample'):
+        _build(dict(_tiny_cfg(), train_cfg=dict(mask_loss_upsample=1)))
