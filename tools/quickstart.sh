@@ -61,11 +61,7 @@ if [ ! -f "$HELDOUT/synthetic_rvos_info.json" ]; then
 fi
 echo "[quickstart] evaluating on the valid split of seed $HELDOUT_SEED"
 "$PYTHON" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK/test_seed$HELDOUT_SEED" \
-  --cfg-options "test_dataloader.dataset.data_root=$HELDOUT/" \
-  "test_evaluator.meta_file=$HELDOUT/meta_expressions/valid/meta_expressions.json" \
-  "test_evaluator.swap_pairs_file=$HELDOUT/meta_expressions/valid/swap_pairs.json" \
-  "test_evaluator.subject_label_file=$HELDOUT/meta_expressions/valid/subject_labels.json" \
-  | tee "$WORK/test_metrics_seed$HELDOUT_SEED.txt"
+  --data-root "$HELDOUT" | tee "$WORK/test_metrics_seed$HELDOUT_SEED.txt"
 
 # the first swap pair of the valid split: same words, different objects
 PAIR_FILE="$WORK/demo_pair.json"

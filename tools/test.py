@@ -3,6 +3,7 @@
 
 Example:
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR]
+    python tools/test.py CONFIG CHECKPOINT --data-root OTHER_ROOT
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 """
 import argparse
@@ -33,6 +34,11 @@ def parse_args() -> argparse.Namespace:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--data-root',
+        help='test on this data root instead of the config\'s (same layout, '
+        'e.g. a valid split generated with another seed); the evaluator\'s '
+        'label files under the config\'s root move with it')
     parser.add_argument(
         '--allow-partial-checkpoint',
         action='store_true',
@@ -102,6 +108,9 @@ def main() -> None:
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     use_gloo_without_cuda(cfg)
+    if args.data_root is not None:
+        from dmformer.utils import reroot_data
+        reroot_data(cfg, args.data_root, phases=('test', ))
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.amp is not None:

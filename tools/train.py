@@ -43,6 +43,11 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help='do not evaluate during training')
     parser.add_argument(
+        '--data-root',
+        help='train, validate and test on this data root instead of the '
+        'config\'s (same layout); the evaluators\' label files under the '
+        'config\'s root move with it')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -65,6 +70,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command-line options to the config."""
     cfg.launcher = args.launcher
     use_gloo_without_cuda(cfg)
+    if args.data_root is not None:
+        from dmformer.utils import reroot_data
+        reroot_data(cfg, args.data_root)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
 

@@ -63,22 +63,30 @@ def test_format_table():
                         '45.00 ± 5.00 | 7.00 ± 1.00 |')
 
 
-def test_evaluator_files_follow_the_data_root():
+def test_runs_point_train_and_test_at_the_data_roots(
+        tmp_path, monkeypatch):
+    """Training and held-out scoring hand their data roots to the tools'
+    --data-root, which also moves the evaluators' label files."""
     tool = _tool()
-    cfg = osp.join(
-        ROOT, 'configs/dmformer/'
-        'dmformer_tiny_synthetic_attr-pretrained_context-only.py')
-    # the context-only model chooses no subject: no subject labels
-    assert tool.evaluator_file_options(cfg, 'test_evaluator', 'H/') == [
-        'test_evaluator.swap_pairs_file=H/meta_expressions/valid/'
-        'swap_pairs.json',
-        'test_evaluator.meta_file=H/meta_expressions/valid/'
-        'meta_expressions.json'
-    ]
-    assert tool.evaluator_file_options(cfg, 'val_evaluator', 'H/') == [
-        'val_evaluator.swap_pairs_file=H/meta_expressions/valid/'
-        'swap_pairs.json'
-    ]
+    cmds = []
+
+    def fake_run(cmd, log_file, env):
+        cmds.append(cmd)
+        out = [c for c in cmd if 'per_expression_file=' in c][0]
+        with open(out.split('=', 1)[1], 'w') as f:
+            json.dump({'v': {}}, f)
+
+    monkeypatch.setattr(tool, '_run', fake_run)
+    (tmp_path / 'last_checkpoint').write_text('ckpt.pth')
+    cfg = osp.join(ROOT, 'configs/dmformer/dmformer_tiny_synthetic.py')
+    tool.train_and_score(cfg, 3, 20, 'DATA/', str(tmp_path))
+    tool.score_heldout(cfg, str(tmp_path), 'HELD')
+    train_cmd, test_cmd = cmds
+    assert train_cmd[train_cmd.index('--data-root') + 1] == 'DATA/'
+    assert 'randomness.seed=3' in train_cmd
+    assert test_cmd[1].endswith('tools/test.py')
+    assert test_cmd[test_cmd.index('--data-root') + 1] == 'HELD'
+    assert 'ckpt.pth' in test_cmd
 
 
 def test_thread_env_splits_the_cores(monkeypatch):

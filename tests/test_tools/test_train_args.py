@@ -14,6 +14,7 @@ TINY_CFG = 'configs/dmformer/dmformer_tiny_synthetic.py'
 def _args(config, **kwargs):
     args = dict(config=config, work_dir=None, amp=False, auto_scale_lr=False,
                 resume=None, no_validate=False, cfg_options=None,
+                data_root=None,
                 launcher='none')
     args.update(kwargs)
     return argparse.Namespace(**args)

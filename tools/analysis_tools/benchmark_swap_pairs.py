@@ -119,38 +119,20 @@ def train_and_score(config: str,
                     ) -> Dict[str, Dict[str, dict]]:
     """Train ``config`` and return its per-expression valid scores."""
     per_exp_file = osp.join(work_dir, 'per_expression.json')
-    root = data_root.rstrip('/') + '/'
     options = schedule_options(config, iters) + [
         f'randomness.seed={seed}',
         f'train_cfg.max_iters={iters}',
         f'train_cfg.val_interval={iters}',
         f'default_hooks.checkpoint.interval={iters}',
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
         f'val_evaluator.per_expression_file={per_exp_file}',
-    ] + evaluator_file_options(config, 'val_evaluator', root)
+    ]
     cmd = [
         sys.executable,
         osp.join(ROOT, 'tools/train.py'), config, '--work-dir', work_dir,
-        '--cfg-options'
+        '--data-root', data_root, '--cfg-options'
     ] + options
     _run(cmd, osp.join(work_dir, 'benchmark_train.log'), env)
     return json.load(open(per_exp_file))
-
-
-def evaluator_file_options(config: str, key: str, root: str) -> List[str]:
-    """``--cfg-options`` pointing the evaluator ``key`` of the config at
-    the label files of the data root, where the config uses them."""
-    from mmengine.config import Config
-    evaluator = Config.fromfile(config)[key]
-    options = []
-    for name, file in (('swap_pairs_file', 'swap_pairs.json'),
-                       ('subject_label_file', 'subject_labels.json'),
-                       ('meta_file', 'meta_expressions.json')):
-        if evaluator.get(name, None):
-            options.append(
-                f'{key}.{name}={root}meta_expressions/valid/{file}')
-    return options
 
 
 def score_heldout(
@@ -164,14 +146,12 @@ def score_heldout(
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
     per_exp_file = osp.join(work_dir, 'per_expression_heldout.json')
-    root = heldout_root.rstrip('/') + '/'
     cmd = [
         sys.executable,
         osp.join(ROOT, 'tools/test.py'), config, checkpoint, '--work-dir',
-        osp.join(work_dir, 'test_heldout'), '--cfg-options',
-        f'test_dataloader.dataset.data_root={root}',
-        f'test_evaluator.per_expression_file={per_exp_file}'
-    ] + evaluator_file_options(config, 'test_evaluator', root)
+        osp.join(work_dir, 'test_heldout'), '--data-root', heldout_root,
+        '--cfg-options', f'test_evaluator.per_expression_file={per_exp_file}'
+    ]
     _run(cmd, osp.join(work_dir, 'benchmark_test_heldout.log'), env)
     return json.load(open(per_exp_file))
 
