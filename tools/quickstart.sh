@@ -2,7 +2,7 @@
 # The main job on the built-in default data, from a fresh machine:
 #   1. install the pinned stack and dmformer (tools/install_deps.sh),
 #   2. generate the synthetic Ref-YouTube-VOS-layout dataset,
-#   3. train the tiny DMFormer config on CPU (about 10 minutes, 2 cores,
+#   3. train the tiny DMFormer config on CPU (8-10.5 minutes, 2 cores,
 #      validated along the way) and plot its learning curve,
 #   4. evaluate J&F, the swap pairs and the chosen subject phrases on the
 #      synthetic valid split (+ a submission zip), and on a valid split

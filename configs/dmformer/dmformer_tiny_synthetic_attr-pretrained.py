@@ -1,9 +1,10 @@
 # The main job's recipe (tools/quickstart.sh): the tiny synthetic recipe
 # with a pre-trained, frozen backbone and the object-expression contrast
-# head. Over 3 training seeds (README, "Is it the decoupling that helps?"):
-# J&F 69.4 +- 0.9 and 8.7 of 11 swap pairs on the seed-0 valid split,
-# 62.1 +- 0.8 and 6.7 of 12 on the held-out split of seed 1234, after 1050
-# iterations (about 10.5 minutes on 2 idle cores).
+# head, mask losses at the input resolution. Over 3 training seeds (README,
+# "Is it the decoupling that helps?"): J&F 78.2 +- 0.5 and 9-10 of 11 swap
+# pairs on the seed-0 valid split, 72.5 +- 0.6 and 8-10 of 12 on the
+# held-out split of seed 1234, after 1050 iterations (8-10.5 minutes on
+# 2 idle cores).
 #
 # * backbone: the tiny Swin pre-trained by
 #   tools/misc/pretrain_attribute_backbone.py (2,500 steps of per-pixel
