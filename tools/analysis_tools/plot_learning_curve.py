@@ -129,9 +129,10 @@ def plot_learning_curve(loss: Curve,
     if vals:
         for name, curve in sorted(vals.items()):
             x, y = zip(*curve)
-            axes[1].plot(x, y, marker='o', label=name)
-            axes[1].annotate(f'{y[-1]:.1f}', (x[-1], y[-1]),
-                             textcoords='offset points', xytext=(4, 4))
+            # the last value goes in the legend: labels at the curves'
+            # ends overlap when two metrics end close together
+            axes[1].plot(
+                x, y, marker='o', label=f'{name} (last: {y[-1]:.1f})')
         axes[1].legend()
         axes[1].set_ylabel('validation score')
     else:
