@@ -44,21 +44,27 @@ def reroot_data(cfg: Config,
             raise ValueError(f'{cfg.filename}: {phase}_dataloader.dataset '
                              'has no data_root to replace')
         old = old.rstrip('/') + '/'
-
-        def move(value: Any) -> Any:
-            if isinstance(value, str) and value.startswith(old):
-                return new + value[len(old):]
-            if isinstance(value, dict):
-                return {key: move(item) for key, item in value.items()}
-            if isinstance(value, (list, tuple)):
-                return type(value)(move(item) for item in value)
-            return value
-
         dataset['data_root'] = new
         if cfg.get(f'{phase}_evaluator') is not None:
-            cfg[f'{phase}_evaluator'] = move(cfg[f'{phase}_evaluator'])
+            cfg[f'{phase}_evaluator'] = _move_paths(
+                cfg[f'{phase}_evaluator'], old, new)
         moved = True
     if not moved:
         raise ValueError(f'{cfg.filename}: no {"/".join(phases)} dataloader '
                          'to point at another data root')
     return cfg
+
+
+def _move_paths(value: Any, old: str, new: str) -> Any:
+    """``value`` with every string that starts with ``old`` starting with
+    ``new`` instead (nested dicts, lists and tuples included)."""
+    if isinstance(value, str) and value.startswith(old):
+        return new + value[len(old):]
+    if isinstance(value, dict):
+        return {
+            key: _move_paths(item, old, new)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return type(value)(_move_paths(item, old, new) for item in value)
+    return value

@@ -609,6 +609,11 @@ class DMFormerHead(BaseModule):
             if self.mask_loss_upsample:
                 full = gt.masks.to(device=device, dtype=torch.float32)
                 fh, fw = full.shape[-2:]
+                if fh > h * s or fw > w * s:
+                    raise ValueError(
+                        f'DMFormerHead: GT masks of sample {i} {(fh, fw)} '
+                        f'are larger than the mask predictions upsampled '
+                        f'x{s} {(h * s, w * s)}')
                 full_masks.append(
                     F.pad(full, (0, w * s - fw, 0, h * s - fh)))
             valids.append(valid)

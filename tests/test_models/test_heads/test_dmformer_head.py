@@ -529,6 +529,14 @@ def test_mask_loss_upsample():
     assert full.shape == (1, 1, 8, 8) and full.dtype == torch.float32
     assert torch.equal(full[0, 0, :6, :7], masks[0].float())
     assert full[0, 0, 6:].sum() == 0 and full[0, 0, :, 7:].sum() == 0
+    # full masks that the upsampled predictions cannot cover are refused
+    big = RVOSDataSample(metainfo=dict(img_shape=(9, 7)))
+    big.gt_instances = InstanceData(
+        masks=torch.zeros(1, 9, 7, dtype=torch.bool),
+        bboxes=torch.zeros(1, 4),
+        valid=torch.tensor([True]))
+    with pytest.raises(ValueError, match='upsampled'):
+        head.get_targets([big], (2, 2), 1, torch.device('cpu'))
 
     # one query predicting foreground everywhere (logit 10)
     mask_preds = torch.full((1, 1, 1, 2, 2), 10.)
