@@ -43,16 +43,14 @@ def data_root(tmp_path_factory):
 
 
 def _options(root, iters=2):
+    """Arguments of tools/train.py and tools/test.py: the tiny MeViS root
+    (--data-root moves the evaluators' label files with it) and a short
+    schedule."""
     return [
+        '--data-root',
+        root,
+        '--cfg-options',
         'load_from=None',  # no main-job checkpoint in a test
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
-        f'test_dataloader.dataset.data_root={root}',
-        f'test_evaluator.meta_file={root}valid_u/meta_expressions.json',
-        f'val_evaluator.swap_pairs_file={root}valid_u/swap_pairs.json',
-        f'test_evaluator.swap_pairs_file={root}valid_u/swap_pairs.json',
-        f'val_evaluator.subject_label_file={root}valid_u/subject_labels.json',
-        f'test_evaluator.subject_label_file={root}valid_u/subject_labels.json',
         'train_dataloader.batch_size=2',
         f'train_cfg.max_iters={iters}',
         f'train_cfg.val_interval={iters}',
@@ -69,17 +67,16 @@ def test_mevis_train_test_valid(tmp_path, data_root):
         for e in v['expressions'].values())
 
     work_dir = str(tmp_path / 'work')
-    out = _run([
-        sys.executable, 'tools/train.py', CFG, '--work-dir', work_dir,
-        '--cfg-options'
-    ] + _options(data_root))
+    out = _run(
+        [sys.executable, 'tools/train.py', CFG, '--work-dir', work_dir] +
+        _options(data_root))
     assert 'mevis/J&F' in out  # validated on valid_u at the end
     ckpt = osp.join(work_dir, 'iter_2.pth')
 
     # valid_u: J&F against the union masks, plus a submission zip
     out = _run([
         sys.executable, 'tools/test.py', CFG, ckpt, '--work-dir',
-        str(tmp_path / 'test_u'), '--cfg-options'
+        str(tmp_path / 'test_u')
     ] + _options(data_root))
     assert f"'mevis/num_expressions': {num_exps}" in out
     jf = float(re.search(r"'mevis/J&F': ([0-9.]+)", out).group(1))
@@ -90,9 +87,8 @@ def test_mevis_train_test_valid(tmp_path, data_root):
     test_dir = str(tmp_path / 'test_valid')
     out = _run([
         sys.executable, 'tools/test.py', CFG_VALID, ckpt, '--work-dir',
-        test_dir, '--amp', 'bf16', '--cfg-options', 'load_from=None',
-        f'test_dataloader.dataset.data_root={data_root}',
-        f'test_evaluator.meta_file={data_root}valid/meta_expressions.json'
+        test_dir, '--amp', 'bf16', '--data-root', data_root,
+        '--cfg-options', 'load_from=None'
     ])
     assert 'mevis/J&F' not in out
     assert "amp='bf16'" in out  # the model config the runner logged

@@ -40,22 +40,14 @@ def data_root(tmp_path_factory):
     return root
 
 
-def _data_options(root, iters):
-    root = root.rstrip('/') + '/'
+def _data_args(root, iters):
+    """Arguments of tools/train.py and tools/test.py: the tiny data root
+    (--data-root moves the evaluators' label files with it) and a short
+    schedule."""
     return [
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
-        f'test_dataloader.dataset.data_root={root}',
-        f'test_evaluator.meta_file={root}'
-        'meta_expressions/valid/meta_expressions.json',
-        f'val_evaluator.swap_pairs_file={root}'
-        'meta_expressions/valid/swap_pairs.json',
-        f'test_evaluator.swap_pairs_file={root}'
-        'meta_expressions/valid/swap_pairs.json',
-        f'val_evaluator.subject_label_file={root}'
-        'meta_expressions/valid/subject_labels.json',
-        f'test_evaluator.subject_label_file={root}'
-        'meta_expressions/valid/subject_labels.json',
+        '--data-root',
+        root,
+        '--cfg-options',
         'train_dataloader.batch_size=2',
         f'train_cfg.max_iters={iters}',
         f'train_cfg.val_interval={iters}',
@@ -66,10 +58,9 @@ def _data_options(root, iters):
 
 def test_train_resume_test(tmp_path, data_root):
     work_dir = str(tmp_path / 'work')
-    out = _run([
-        sys.executable, 'tools/train.py', CFG, '--work-dir', work_dir,
-        '--cfg-options'
-    ] + _data_options(data_root, 2))
+    out = _run(
+        [sys.executable, 'tools/train.py', CFG, '--work-dir', work_dir] +
+        _data_args(data_root, 2))
     assert 'rvos/J&F' in out  # validation at the end of training
     ckpt = osp.join(work_dir, 'iter_2.pth')
     assert osp.isfile(ckpt)
@@ -77,18 +68,20 @@ def test_train_resume_test(tmp_path, data_root):
     # --resume continues from the last checkpoint of the work dir
     out = _run([
         sys.executable, 'tools/train.py', CFG, '--work-dir', work_dir,
-        '--resume', '--no-validate', '--cfg-options'
-    ] + _data_options(data_root, 4))
+        '--resume', '--no-validate'] + _data_args(data_root, 4))
     assert 'resumed' in out.lower()
     assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
 
     test_dir = str(tmp_path / 'test')
     out = _run([
         sys.executable, 'tools/test.py', CFG, ckpt, '--work-dir', test_dir,
-        '--show-dir', 'vis', '--cfg-options'
-    ] + _data_options(data_root, 2))
+        '--show-dir', 'vis'] + _data_args(data_root, 2))
     for key in ('ref_ytvos/J:', 'ref_ytvos/F:', 'ref_ytvos/J&F:'):
         assert key in out
+    # --data-root moved the evaluator's swap-pair file to the tiny root
+    pairs = json.load(
+        open(osp.join(data_root, 'meta_expressions/valid/swap_pairs.json')))
+    assert f"'ref_ytvos/num_swap_pairs': {len(pairs['pairs'])}," in out
     jf = float(re.search(r'ref_ytvos/J&F: ([0-9.]+)', out).group(1))
     assert 0 <= jf <= 100
 
@@ -138,8 +131,7 @@ def test_dist_train_two_cpu_processes(tmp_path, data_root):
                        f'exec {sys.executable} "$@"\n')
     wrapper.chmod(0o755)
     out = _run(['bash', 'tools/dist_train.sh', CFG, '2', '--work-dir',
-                work_dir, '--no-validate', '--cfg-options'] +
-               _data_options(data_root, 2),
+                work_dir, '--no-validate'] + _data_args(data_root, 2),
                env=dict(PORT='29517', OMP_NUM_THREADS='1',
                         PYTHON=str(wrapper)))
     assert marker.exists()
@@ -159,8 +151,7 @@ def test_test_tool_rejects_checkpoint_of_another_model(tmp_path, data_root):
         }), ckpt)
     proc = subprocess.run(
         [sys.executable, 'tools/test.py', CFG, ckpt, '--work-dir',
-         str(tmp_path / 'test'), '--cfg-options'] +
-        _data_options(data_root, 2),
+         str(tmp_path / 'test')] + _data_args(data_root, 2),
         cwd=ROOT,
         capture_output=True,
         text=True)
@@ -185,15 +176,14 @@ def _losses(log):
 
 def test_resume_after_sigkill_repeats_the_run(tmp_path, data_root):
     # dropout on, so that the random states matter
-    opts = _data_options(data_root, 6) + [
+    opts = _data_args(data_root, 6) + [
         'default_hooks.checkpoint.interval=2',
         'model.bbox_head.decoder.layer_cfg.ffn_cfg.ffn_drop=0.2',
         'model.backbone.drop_path_rate=0.2'
     ]
     cmd = [sys.executable, 'tools/train.py', CFG, '--no-validate']
     full = _losses(
-        _run(cmd + ['--work-dir',
-                    str(tmp_path / 'full'), '--cfg-options'] + opts))
+        _run(cmd + ['--work-dir', str(tmp_path / 'full')] + opts))
     assert sorted(full) == [1, 2, 3, 4, 5, 6]
 
     # killed with SIGKILL once iteration 3 is logged (checkpoint iter_2)
@@ -201,7 +191,7 @@ def test_resume_after_sigkill_repeats_the_run(tmp_path, data_root):
     log_path = tmp_path / 'killed.log'
     with open(log_path, 'w') as log:
         proc = subprocess.Popen(
-            cmd + ['--work-dir', str(work_dir), '--cfg-options'] + opts,
+            cmd + ['--work-dir', str(work_dir)] + opts,
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT)
@@ -218,8 +208,7 @@ def test_resume_after_sigkill_repeats_the_run(tmp_path, data_root):
     assert _losses(log_path.read_text()).items() <= full.items()
 
     resumed = _losses(
-        _run(cmd + ['--work-dir', str(work_dir), '--resume', '--cfg-options'] +
-             opts))
+        _run(cmd + ['--work-dir', str(work_dir), '--resume'] + opts))
     assert osp.basename(
         (work_dir / 'last_checkpoint').read_text().strip()) == 'iter_6.pth'
     # resumed from iter_2 or iter_4 (whichever was written before the kill)
