@@ -3,12 +3,13 @@ from typing import List, Sequence, Tuple
 
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_norm_layer
-from mmcv.cnn.bricks.transformer import FFN, MultiheadAttention
+from mmcv.cnn.bricks.transformer import MultiheadAttention
 from mmengine.model import BaseModule, ModuleList, caffe2_xavier_init
 from torch import Tensor, nn
 
 from dmformer.registry import MODELS
 from dmformer.utils import ConfigType, OptMultiConfig
+from .chunked_ffn import ChunkedFFN
 
 
 @MODELS.register_module()
@@ -27,7 +28,8 @@ class VisionLanguageBlock(BaseModule):
     2. cross-attention with query ``x + pos``, key ``words + text_pos``,
        value ``words`` and the word padding mask (mmcv
        :class:`MultiheadAttention`, which adds the residual); LN;
-    3. FFN (mmcv :class:`FFN`, ReLU, with residual); LN.
+    3. FFN (:class:`ChunkedFFN`, mmcv's FFN run in chunks of tokens at
+       inference; ReLU, with residual); LN.
 
     All padding masks are bool with True = padding (the official code passed
     the HF 1/0 attention mask, 1 = valid).
@@ -66,7 +68,7 @@ class VisionLanguageBlock(BaseModule):
             proj_drop=0.,
             dropout_layer=dict(type='Dropout', drop_prob=dropout),
             batch_first=True)
-        self.ffn = FFN(
+        self.ffn = ChunkedFFN(
             embed_dims=embed_dims,
             feedforward_channels=feedforward_channels,
             num_fcs=2,

@@ -5,7 +5,6 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
-from mmcv.cnn.bricks.transformer import FFN
 from mmcv.ops import MultiScaleDeformableAttention
 from mmdet.models.layers.transformer import \
     DeformableDetrTransformerEncoderLayer
@@ -13,11 +12,86 @@ from mmengine.model import ModuleList
 from torch import Tensor
 
 from dmformer.registry import MODELS
+from .chunked_ffn import ChunkedFFN
 
 
-def multi_scale_deformable_attn_gather(value: Tensor, spatial_shapes: Tensor,
+def _gather_rows(table: Tensor, row_offset: int, spatial_shapes: Tensor,
+                 level_starts: Tensor, sampling_locations: Tensor,
+                 attention_weights: Tensor) -> Tensor:
+    """The attention of a chunk of queries of one sample and all heads.
+
+    Args:
+        table (Tensor): Value rows of all samples and heads,
+            (bs * num_heads * num_value, head_dims).
+        row_offset (int): Row of this sample's first head in ``table``.
+        spatial_shapes (Tensor): Long (num_levels, 2), (h, w) per level.
+        level_starts (Tensor): Long (num_levels, ), first row of each
+            level within a head's ``num_value`` rows.
+        sampling_locations (Tensor): (num_queries, num_heads, num_levels,
+            num_points, 2), normalised (x, y).
+        attention_weights (Tensor): (num_queries, num_heads, num_levels,
+            num_points).
+
+    Returns:
+        Tensor: (num_queries * num_heads, head_dims).
+    """
+    num_queries, num_heads, num_levels, num_points, _ = \
+        sampling_locations.shape
+    num_value = int(spatial_shapes.prod(1).sum())
+    hw = spatial_shapes.to(sampling_locations.dtype)
+    heights = hw[:, 0].view(num_levels, 1)
+    widths = hw[:, 1].view(num_levels, 1)
+    # cell coordinates, computed as grid_sample does from its [-1, 1] grid
+    grid = 2 * sampling_locations - 1
+    x = ((grid[..., 0] + 1) * widths - 1) / 2
+    y = ((grid[..., 1] + 1) * heights - 1) / 2
+    x0 = x.floor()
+    y0 = y.floor()
+    # the neighbouring cells clamped into the map: a neighbour lies inside
+    # iff clamping left it unchanged
+    zero = hw.new_zeros(())
+    xc0 = torch.clamp(x0, zero, widths - 1)
+    xc1 = torch.clamp(x0 + 1, zero, widths - 1)
+    yc0 = torch.clamp(y0, zero, heights - 1)
+    yc1 = torch.clamp(y0 + 1, zero, heights - 1)
+    # bilinear weight of each neighbour (zero outside the map), times the
+    # attention weight; the subtractions are exact, so 1 - fx is x0 + 1 - x
+    fx = x - x0
+    fy = y - y0
+    wx0 = (1 - fx) * (xc0 == x0)
+    wx1 = fx * (xc1 == x0 + 1)
+    wy0 = ((1 - fy) * (yc0 == y0)).mul_(attention_weights)
+    wy1 = (fy * (yc1 == y0 + 1)).mul_(attention_weights)
+    # table row of each neighbour; int32 halves the traffic of int64
+    heads = torch.arange(num_heads, device=table.device) * num_value
+    base = (heads.view(num_heads, 1) + level_starts + row_offset).view(
+        num_heads, num_levels, 1).int()
+    row_len = spatial_shapes[:, 1].int().view(num_levels, 1)
+    xi0, xi1 = xc0.int(), xc1.int()
+    yi0 = yc0.int().mul_(row_len).add_(base)
+    yi1 = yc1.int().mul_(row_len).add_(base)
+    # the 4 neighbours of a point are adjacent cells of its bag; writing
+    # into the strided slices is faster than stacking
+    weights = wx0.new_empty(wx0.shape + (4, ))
+    index = xi0.new_empty(xi0.shape + (4, ))
+    for k, (wy, wx, yi, xi) in enumerate(
+        ((wy0, wx0, yi0, xi0), (wy0, wx1, yi0, xi1), (wy1, wx0, yi1, xi0),
+         (wy1, wx1, yi1, xi1))):
+        torch.mul(wy, wx, out=weights[..., k])
+        torch.add(yi, xi, out=index[..., k])
+    num_cells = num_levels * num_points * 4
+    return F.embedding_bag(
+        index.view(-1, num_cells),
+        table,
+        per_sample_weights=weights.view(-1, num_cells).to(table.dtype),
+        mode='sum')
+
+
+def multi_scale_deformable_attn_gather(value: Tensor,
+                                       spatial_shapes: Tensor,
                                        sampling_locations: Tensor,
-                                       attention_weights: Tensor) -> Tensor:
+                                       attention_weights: Tensor,
+                                       chunk_size: int = 8192) -> Tensor:
     """Multi-scale deformable attention as one weighted gather.
 
     The same result as mmcv's ``multi_scale_deformable_attn_pytorch``
@@ -32,6 +106,12 @@ def multi_scale_deformable_attn_gather(value: Tensor, spatial_shapes: Tensor,
     num_points)``, and multiplies and sums them in a strided layout; on
     CPU that costs more than the sampling itself.
 
+    The cell indices and weights are computed for at most ``chunk_size``
+    queries of one sample at a time, so that their dozen intermediate
+    tensors stay in the CPU's cache (measured on 2 cores for 5 x 5,100
+    queries, 8 heads, 4 levels, 4 points: 0.09 s instead of 0.13 s in one
+    piece).
+
     Meant for inference: the backward of ``embedding_bag`` with per-sample
     weights is slower than ``grid_sample``'s, so :class:`MSDeformAttn`
     uses this function only when no gradient is needed.
@@ -43,55 +123,24 @@ def multi_scale_deformable_attn_gather(value: Tensor, spatial_shapes: Tensor,
             (bs, num_queries, num_heads, num_levels, num_points, 2).
         attention_weights (Tensor): (bs, num_queries, num_heads,
             num_levels, num_points).
+        chunk_size (int): Queries per chunk. Defaults to 8192.
 
     Returns:
         Tensor: (bs, num_queries, num_heads * head_dims).
     """
     bs, num_value, num_heads, head_dims = value.shape
-    _, num_queries, _, num_levels, num_points, _ = sampling_locations.shape
-    device = sampling_locations.device
-    hw = spatial_shapes.to(sampling_locations.dtype)
-    heights = hw[:, 0].view(num_levels, 1)
-    widths = hw[:, 1].view(num_levels, 1)
-    # cell coordinates, computed as grid_sample does from its [-1, 1] grid
-    grid = 2 * sampling_locations - 1
-    x = ((grid[..., 0] + 1) * widths - 1) / 2
-    y = ((grid[..., 1] + 1) * heights - 1) / 2
-    x0 = x.floor()
-    y0 = y.floor()
-    # bilinear weight of each neighbour; zero outside the map
-    wx0 = (x0 + 1 - x) * ((x0 >= 0) & (x0 <= widths - 1))
-    wx1 = (x - x0) * ((x0 >= -1) & (x0 <= widths - 2))
-    wy0 = (y0 + 1 - y) * ((y0 >= 0) & (y0 <= heights - 1))
-    wy1 = (y - y0) * ((y0 >= -1) & (y0 <= heights - 2))
-    wy0 = wy0 * attention_weights
-    wy1 = wy1 * attention_weights
-    weights = torch.stack((wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1), -1)
-    # row of each neighbour in the (bs * num_heads * num_value, head_dims)
-    # table; a neighbour outside the map is clamped inside (weight 0)
-    shapes = spatial_shapes.view(num_levels, 2, 1)
-    max_x, max_y = shapes[:, 1] - 1, shapes[:, 0] - 1
-    x0 = x0.long()
-    y0 = y0.long()
-    xi0 = x0.clamp(min=0).minimum(max_x)
-    xi1 = (x0 + 1).clamp(min=0).minimum(max_x)
-    yi0 = y0.clamp(min=0).minimum(max_y) * shapes[:, 1]
-    yi1 = (y0 + 1).clamp(min=0).minimum(max_y) * shapes[:, 1]
+    num_queries = sampling_locations.size(1)
+    table = value.permute(0, 2, 1, 3).reshape(-1, head_dims)
     areas = spatial_shapes.prod(1)
     level_starts = torch.cat((areas.new_zeros(1), areas.cumsum(0)[:-1]))
-    heads = torch.arange(bs * num_heads, device=device)
-    base = (heads * num_value).view(bs, 1, num_heads, 1, 1) + \
-        level_starts.view(num_levels, 1)
-    yi0 = yi0 + base
-    yi1 = yi1 + base
-    index = torch.stack((yi0 + xi0, yi0 + xi1, yi1 + xi0, yi1 + xi1), -1)
-    table = value.permute(0, 2, 1, 3).reshape(-1, head_dims)
-    num_cells = num_levels * num_points * 4
-    output = F.embedding_bag(
-        index.view(-1, num_cells),
-        table,
-        per_sample_weights=weights.view(-1, num_cells).to(table.dtype),
-        mode='sum')
+    output = value.new_empty(bs, num_queries, num_heads, head_dims)
+    for b in range(bs):
+        for start in range(0, num_queries, chunk_size):
+            chunk = slice(start, start + chunk_size)
+            output[b, chunk] = _gather_rows(
+                table, b * num_heads * num_value, spatial_shapes,
+                level_starts, sampling_locations[b, chunk],
+                attention_weights[b, chunk]).view(-1, num_heads, head_dims)
     return output.view(bs, num_queries, num_heads * head_dims)
 
 
@@ -207,13 +256,14 @@ class MSDeformAttn(MultiScaleDeformableAttention):
 
 class DeformableEncoderLayer(DeformableDetrTransformerEncoderLayer):
     """mmdet's Deformable DETR encoder layer with :class:`MSDeformAttn` as
-    its self-attention (same modules, names and initialisation order)."""
+    its self-attention and :class:`ChunkedFFN` as its FFN (same modules,
+    names and initialisation order)."""
 
     def _init_layers(self) -> None:
         """Build ``self_attn``, ``ffn`` and the two norms."""
         self.self_attn = MSDeformAttn(**self.self_attn_cfg)
         self.embed_dims = self.self_attn.embed_dims
-        self.ffn = FFN(**self.ffn_cfg)
+        self.ffn = ChunkedFFN(**self.ffn_cfg)
         self.norms = ModuleList([
             build_norm_layer(self.norm_cfg, self.embed_dims)[1]
             for _ in range(2)

@@ -117,12 +117,14 @@ def _edge_locations(locations, shapes):
     return locations
 
 
-def test_gather_path_matches_references():
+@pytest.mark.parametrize('chunk_size', [8192, 2])
+def test_gather_path_matches_references(chunk_size):
+    """In one chunk per sample, and in chunks of 2 of the 3 queries."""
     value, locations, weights = (t.double() for t in _inputs('cpu'))
     locations = _edge_locations(locations, SHAPES)
     shapes = torch.tensor(SHAPES)
-    out = multi_scale_deformable_attn_gather(value, shapes, locations,
-                                             weights)
+    out = multi_scale_deformable_attn_gather(
+        value, shapes, locations, weights, chunk_size=chunk_size)
     expected = _reference(value, SHAPES, locations, weights)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
     pytorch_path = multi_scale_deformable_attn_pytorch(
