@@ -1,6 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .bert_layer import BertStyleEncoderLayer
-from .chunked_ffn import ChunkedFFN
 from .cross_modal_fpn import CrossModalFPNDecoder, VisionLanguageBlock
 from .decoupled_interaction import (DecoupledInteraction, InteractionBranch,
                                     flatten_encoder_inputs)
@@ -17,6 +16,5 @@ __all__ = [
     'RMHCA', 'VisionLanguageFusion', 'CrossModalFPNDecoder',
     'VisionLanguageBlock', 'DynamicMaskHead', 'DecoupledInteraction',
     'InteractionBranch', 'flatten_encoder_inputs', 'MSDeformAttn',
-    'DeformableEncoderLayer', 'multi_scale_deformable_attn_gather',
-    'ChunkedFFN'
+    'DeformableEncoderLayer', 'multi_scale_deformable_attn_gather'
 ]

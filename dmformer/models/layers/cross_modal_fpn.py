@@ -1,15 +1,15 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from typing import List, Sequence, Tuple
 
+import torch
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_norm_layer
-from mmcv.cnn.bricks.transformer import MultiheadAttention
+from mmcv.cnn.bricks.transformer import FFN, MultiheadAttention
 from mmengine.model import BaseModule, ModuleList, caffe2_xavier_init
 from torch import Tensor, nn
 
 from dmformer.registry import MODELS
 from dmformer.utils import ConfigType, OptMultiConfig
-from .chunked_ffn import ChunkedFFN
 
 
 @MODELS.register_module()
@@ -28,11 +28,18 @@ class VisionLanguageBlock(BaseModule):
     2. cross-attention with query ``x + pos``, key ``words + text_pos``,
        value ``words`` and the word padding mask (mmcv
        :class:`MultiheadAttention`, which adds the residual); LN;
-    3. FFN (:class:`ChunkedFFN`, mmcv's FFN run in chunks of tokens at
-       inference; ReLU, with residual); LN.
+    3. FFN (mmcv :class:`FFN`, ReLU, with residual); LN.
 
     All padding masks are bool with True = padding (the official code passed
     the HF 1/0 attention mask, 1 = valid).
+
+    Everything after the self-attention is computed token by token. At
+    inference (eval mode, no gradient) that part runs over chunks of
+    ``chunk_size`` tokens: at the stride-4 level of a 5 x 384 x 640 clip
+    (77k tokens), its intermediate tensors are otherwise a dozen fresh
+    79 MB blocks (630 MB for the FFN's hidden layer) that the CPU
+    allocator maps and the caches cannot hold. The results are the same up
+    to float rounding.
 
     Args:
         embed_dims (int): Feature dimension. Defaults to 256.
@@ -42,6 +49,8 @@ class VisionLanguageBlock(BaseModule):
             branches and FFN. Defaults to 0.1.
         sr_ratio (int): Spatial reduction ratio of the self-attention.
             Defaults to 1.
+        chunk_size (int): Tokens per chunk of the token-wise part at
+            inference. Defaults to 1024.
         init_cfg (dict or list[dict], optional): Initialization config.
             Defaults to None.
     """
@@ -52,10 +61,15 @@ class VisionLanguageBlock(BaseModule):
                  feedforward_channels: int = 2048,
                  dropout: float = 0.1,
                  sr_ratio: int = 1,
+                 chunk_size: int = 1024,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if chunk_size < 1:
+            raise ValueError('VisionLanguageBlock: chunk_size must be '
+                             f'positive, got {chunk_size}')
         self.embed_dims = embed_dims
         self.sr_ratio = sr_ratio
+        self.chunk_size = chunk_size
         # plain torch MHA: its residual is at full resolution while the
         # attention itself may run on the downsampled tokens
         self.self_attn = nn.MultiheadAttention(
@@ -68,7 +82,7 @@ class VisionLanguageBlock(BaseModule):
             proj_drop=0.,
             dropout_layer=dict(type='Dropout', drop_prob=dropout),
             batch_first=True)
-        self.ffn = ChunkedFFN(
+        self.ffn = FFN(
             embed_dims=embed_dims,
             feedforward_channels=feedforward_channels,
             num_fcs=2,
@@ -145,8 +159,35 @@ class VisionLanguageBlock(BaseModule):
         if self.sr_ratio > 1:
             out = self._resize_tokens(out, num_frames, new_shape, (h, w),
                                       'bilinear')
-        query = self.norms[0](query + self.self_attn_drop(out))
+        text = (text_feats, text_pos, text_pad_mask)
+        num_tokens = query.size(1)
+        step = max(1, self.chunk_size // b)
+        if self.training or torch.is_grad_enabled() or num_tokens <= step:
+            return self._update_tokens(query, out, query_pos, *text)
+        result = torch.empty_like(query)
+        for start in range(0, num_tokens, step):
+            chunk = slice(start, start + step)
+            result[:, chunk] = self._update_tokens(query[:, chunk],
+                                                   out[:, chunk],
+                                                   query_pos[:, chunk], *text)
+        return result
 
+    def _update_tokens(self, query: Tensor, attn_out: Tensor,
+                       query_pos: Tensor, text_feats: Tensor,
+                       text_pos: Tensor, text_pad_mask: Tensor) -> Tensor:
+        """The token-wise part: residual of the self-attention and LN,
+        cross-attention to the words and LN, FFN and LN.
+
+        Args:
+            query (Tensor): Visual tokens, has shape (B, n, C).
+            attn_out (Tensor): Their self-attention output, (B, n, C).
+            query_pos (Tensor): Their positional encoding, (B, n, C).
+            text_feats, text_pos, text_pad_mask: As in :meth:`forward`.
+
+        Returns:
+            Tensor: Updated tokens, has shape (B, n, C).
+        """
+        query = self.norms[0](query + self.self_attn_drop(attn_out))
         query = self.cross_attn(
             query=query,
             key=text_feats,
@@ -155,8 +196,7 @@ class VisionLanguageBlock(BaseModule):
             key_pos=text_pos,
             key_padding_mask=text_pad_mask)
         query = self.norms[1](query)
-        query = self.norms[2](self.ffn(query))
-        return query
+        return self.norms[2](self.ffn(query))
 
 
 @MODELS.register_module()
@@ -188,6 +228,9 @@ class CrossModalFPNDecoder(BaseModule):
             level, fine to coarse. Defaults to (8, 4, 2, 1).
         norm_cfg (dict): Norm of the lateral and output convs. Defaults to
             ``dict(type='GN', num_groups=8)``.
+        chunk_size (int): Tokens per chunk of the blocks' token-wise part
+            at inference (see :class:`VisionLanguageBlock`). Defaults to
+            1024.
         init_cfg (dict or list[dict], optional): Initialization config.
             Defaults to None.
     """
@@ -201,6 +244,7 @@ class CrossModalFPNDecoder(BaseModule):
                  dropout: float = 0.1,
                  sr_ratios: Sequence[int] = (8, 4, 2, 1),
                  norm_cfg: ConfigType = dict(type='GN', num_groups=8),
+                 chunk_size: int = 1024,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if len(sr_ratios) != len(in_channels):
@@ -233,7 +277,8 @@ class CrossModalFPNDecoder(BaseModule):
                     num_heads=num_heads,
                     feedforward_channels=feedforward_channels,
                     dropout=dropout,
-                    sr_ratio=sr_ratio))
+                    sr_ratio=sr_ratio,
+                    chunk_size=chunk_size))
         self.mask_features = nn.Conv2d(
             conv_dim, mask_dim, kernel_size=3, stride=1, padding=1)
 

@@ -5,6 +5,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
+from mmcv.cnn.bricks.transformer import FFN
 from mmcv.ops import MultiScaleDeformableAttention
 from mmdet.models.layers.transformer import \
     DeformableDetrTransformerEncoderLayer
@@ -12,7 +13,6 @@ from mmengine.model import ModuleList
 from torch import Tensor
 
 from dmformer.registry import MODELS
-from .chunked_ffn import ChunkedFFN
 
 
 def _gather_rows(table: Tensor, row_offset: int, spatial_shapes: Tensor,
@@ -256,14 +256,13 @@ class MSDeformAttn(MultiScaleDeformableAttention):
 
 class DeformableEncoderLayer(DeformableDetrTransformerEncoderLayer):
     """mmdet's Deformable DETR encoder layer with :class:`MSDeformAttn` as
-    its self-attention and :class:`ChunkedFFN` as its FFN (same modules,
-    names and initialisation order)."""
+    its self-attention (same modules, names and initialisation order)."""
 
     def _init_layers(self) -> None:
         """Build ``self_attn``, ``ffn`` and the two norms."""
         self.self_attn = MSDeformAttn(**self.self_attn_cfg)
         self.embed_dims = self.self_attn.embed_dims
-        self.ffn = ChunkedFFN(**self.ffn_cfg)
+        self.ffn = FFN(**self.ffn_cfg)
         self.norms = ModuleList([
             build_norm_layer(self.norm_cfg, self.embed_dims)[1]
             for _ in range(2)

@@ -186,3 +186,36 @@ def test_vision_language_block_matches_referformer():
             pad, word_pad, text_pos.transpose(0, 1), pos.transpose(0, 1))
     torch.testing.assert_close(out, expected.transpose(0, 1), rtol=1e-5,
                                atol=1e-5)
+
+
+def test_vision_language_block_token_chunks():
+    """At inference the token-wise part runs in chunks (here 3 tokens of
+    each of the 2 videos, the last chunk 2): the same outputs as in one
+    piece (with gradients) and as ReferFormer's block."""
+    block = VisionLanguageBlock(
+        embed_dims=16,
+        num_heads=4,
+        feedforward_channels=32,
+        sr_ratio=2,
+        chunk_size=6)
+    block.init_weights()
+    block.double().eval()
+    inputs = [x.double() if x.is_floating_point() else x
+              for x in _block_inputs()]
+    query, pos, pad, words, text_pos, word_pad = inputs
+    calls = []
+    block.ffn.register_forward_hook(
+        lambda m, args, out: calls.append(tuple(args[0].shape)))
+    with torch.no_grad():
+        out = _run_block(block, *inputs)
+    assert calls == [(2, 3, 16)] * 10 + [(2, 2, 16)]
+    whole = _run_block(block, *inputs)  # gradients: one piece
+    assert calls[-1] == (2, 32, 16)
+    torch.testing.assert_close(out, whole.detach(), rtol=0, atol=1e-12)
+    expected = _referformer_block_forward(
+        block, query.transpose(0, 1), words.transpose(0, 1), 2, 4, 4, pad,
+        word_pad, text_pos.transpose(0, 1), pos.transpose(0, 1))
+    torch.testing.assert_close(out, expected.transpose(0, 1), rtol=0,
+                               atol=1e-12)
+    with pytest.raises(ValueError, match='chunk_size must be positive'):
+        VisionLanguageBlock(embed_dims=16, num_heads=4, chunk_size=0)
