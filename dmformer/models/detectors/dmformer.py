@@ -762,8 +762,9 @@ class DMFormer(BaseModel):
             self.neck(
                 tuple(backbone_feats[-self.num_backbone_outs_to_proj:])))
         backbone_masks, backbone_pos = self._masks_and_pos(
-            img_pad_mask, backbone_feats)
-        proj_masks, proj_pos = self._masks_and_pos(img_pad_mask, proj_feats)
+            img_pad_mask, backbone_feats, num_frames)
+        proj_masks, proj_pos = self._masks_and_pos(img_pad_mask, proj_feats,
+                                                   num_frames)
         return dict(
             backbone_feats=list(backbone_feats),
             backbone_masks=backbone_masks,
@@ -905,27 +906,45 @@ class DMFormer(BaseModel):
 
     @staticmethod
     def _image_pad_mask(inputs: Tensor, data_samples: SampleList) -> Tensor:
-        """Padding mask of the input frames, (b*t, H, W) bool, True = pad."""
-        bs, num_frames, _, pad_h, pad_w = inputs.shape
+        """Padding mask of the input videos, (b, H, W) bool, True = pad
+        (the same for all frames of a video)."""
+        bs, _, _, pad_h, pad_w = inputs.shape
         mask = inputs.new_ones((bs, pad_h, pad_w), dtype=torch.bool)
         for i, sample in enumerate(data_samples):
             img_h, img_w = sample.metainfo.get('img_shape',
                                                (pad_h, pad_w))[:2]
             mask[i, :img_h, :img_w] = False
-        # [b, H, W] -> [(b t), H, W]
-        return mask.repeat_interleave(num_frames, dim=0)
+        return mask
 
-    def _masks_and_pos(self, img_pad_mask: Tensor,
-                       feats: List[Tensor]) -> Tuple[List, List]:
+    def _masks_and_pos(self, img_pad_mask: Tensor, feats: List[Tensor],
+                       num_frames: int) -> Tuple[List, List]:
         """Nearest-resize the padding mask to every level and compute the
-        2-D sine positional encodings (b*t, C, h, w)."""
+        2-D sine positional encodings.
+
+        Both are computed once per video and repeated over its frames;
+        with a single video the positions are an expanded view (no copy):
+        the stride-4 encodings of a 5 x 384 x 640 clip cost 0.1 s per
+        frame set otherwise.
+
+        Args:
+            img_pad_mask (Tensor): (b, H, W) bool, True = padding.
+            feats (list[Tensor]): Maps of shape (b*t, C, h, w).
+            num_frames (int): Frames per video t.
+
+        Returns:
+            tuple[list[Tensor], list[Tensor]]: Masks (b*t, h, w) bool and
+            positions (b*t, C, h, w) per level.
+        """
         masks, poses = [], []
         for feat in feats:
             mask = F.interpolate(
                 img_pad_mask[None].float(),
                 size=feat.shape[-2:]).to(torch.bool)[0]
-            masks.append(mask)
-            poses.append(self.positional_encoding(mask).to(feat.dtype))
+            pos = self.positional_encoding(mask).to(feat.dtype)
+            masks.append(mask.repeat_interleave(num_frames, dim=0))
+            poses.append(
+                pos.expand(num_frames, -1, -1, -1) if pos.size(0) ==
+                1 else pos.repeat_interleave(num_frames, dim=0))
         return masks, poses
 
     def _noun_chunk_token_spans(

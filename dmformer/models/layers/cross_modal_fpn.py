@@ -188,13 +188,26 @@ class VisionLanguageBlock(BaseModule):
             Tensor: Updated tokens, has shape (B, n, C).
         """
         query = self.norms[0](query + self.self_attn_drop(attn_out))
-        query = self.cross_attn(
-            query=query,
-            key=text_feats,
-            value=text_feats,
-            query_pos=query_pos,
-            key_pos=text_pos,
-            key_padding_mask=text_pad_mask)
+        if self.training or torch.is_grad_enabled():
+            query = self.cross_attn(
+                query=query,
+                key=text_feats,
+                value=text_feats,
+                query_pos=query_pos,
+                key_pos=text_pos,
+                key_padding_mask=text_pad_mask)
+        else:
+            # what mmcv's wrapper computes, without the head-averaged
+            # attention weights it asks for and drops (their softmax over
+            # the few words costs more than the attention itself)
+            cross = self.cross_attn
+            out = cross.attn(
+                query=(query + query_pos).transpose(0, 1),
+                key=(text_feats + text_pos).transpose(0, 1),
+                value=text_feats.transpose(0, 1),
+                key_padding_mask=text_pad_mask,
+                need_weights=False)[0].transpose(0, 1)
+            query = query + cross.dropout_layer(cross.proj_drop(out))
         query = self.norms[1](query)
         return self.norms[2](self.ffn(query))
 
@@ -348,8 +361,7 @@ class CrossModalFPNDecoder(BaseModule):
                 text_pos=text_pos,
                 text_pad_mask=word_pad_mask)
             # (B, T*h*w, C) -> (B*T, C, h, w)
-            x = x.view(b, num_frames, h, w, c).permute(0, 1, 4, 2, 3)
-            x = x.reshape(bt, c, h, w)
+            x = x.view(bt, h, w, c).permute(0, 3, 1, 2)
             if y is not None:
                 x = x + F.interpolate(y, size=(h, w), mode='nearest')
             y = self.output_convs[lvl](x)

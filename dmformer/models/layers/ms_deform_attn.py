@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Multi-scale deformable attention with a fast CPU inference path."""
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -21,12 +21,13 @@ def _gather_rows(table: Tensor, row_offset: int, spatial_shapes: Tensor,
     """The attention of a chunk of queries of one sample and all heads.
 
     Args:
-        table (Tensor): Value rows of all samples and heads,
-            (bs * num_heads * num_value, head_dims).
-        row_offset (int): Row of this sample's first head in ``table``.
+        table (Tensor): The value of all samples as rows of one head,
+            (bs * num_value * num_heads, head_dims), i.e. the
+            (bs, num_value, num_heads, head_dims) value flattened.
+        row_offset (int): Row of this sample's first value in ``table``.
         spatial_shapes (Tensor): Long (num_levels, 2), (h, w) per level.
-        level_starts (Tensor): Long (num_levels, ), first row of each
-            level within a head's ``num_value`` rows.
+        level_starts (Tensor): Long (num_levels, ), index of each level's
+            first value among a sample's ``num_value``.
         sampling_locations (Tensor): (num_queries, num_heads, num_levels,
             num_points, 2), normalised (x, y).
         attention_weights (Tensor): (num_queries, num_heads, num_levels,
@@ -37,14 +38,13 @@ def _gather_rows(table: Tensor, row_offset: int, spatial_shapes: Tensor,
     """
     num_queries, num_heads, num_levels, num_points, _ = \
         sampling_locations.shape
-    num_value = int(spatial_shapes.prod(1).sum())
     hw = spatial_shapes.to(sampling_locations.dtype)
     heights = hw[:, 0].view(num_levels, 1)
     widths = hw[:, 1].view(num_levels, 1)
-    # cell coordinates, computed as grid_sample does from its [-1, 1] grid
-    grid = 2 * sampling_locations - 1
-    x = ((grid[..., 0] + 1) * widths - 1) / 2
-    y = ((grid[..., 1] + 1) * heights - 1) / 2
+    # cell coordinates as mmcv's CUDA kernel computes them; grid_sample's
+    # ((2 * loc - 1 + 1) * size - 1) / 2 is the same up to rounding
+    x = sampling_locations[..., 0] * widths - 0.5
+    y = sampling_locations[..., 1] * heights - 0.5
     x0 = x.floor()
     y0 = y.floor()
     # the neighbouring cells clamped into the map: a neighbour lies inside
@@ -62,12 +62,14 @@ def _gather_rows(table: Tensor, row_offset: int, spatial_shapes: Tensor,
     wx1 = fx * (xc1 == x0 + 1)
     wy0 = ((1 - fy) * (yc0 == y0)).mul_(attention_weights)
     wy1 = (fy * (yc1 == y0 + 1)).mul_(attention_weights)
-    # table row of each neighbour; int32 halves the traffic of int64
-    heads = torch.arange(num_heads, device=table.device) * num_value
-    base = (heads.view(num_heads, 1) + level_starts + row_offset).view(
-        num_heads, num_levels, 1).int()
-    row_len = spatial_shapes[:, 1].int().view(num_levels, 1)
-    xi0, xi1 = xc0.int(), xc1.int()
+    # table row of each neighbour, (value index) * num_heads + head; int32
+    # halves the traffic of int64
+    heads = torch.arange(num_heads, device=table.device)
+    base = (heads.view(num_heads, 1) + level_starts * num_heads +
+            row_offset).view(num_heads, num_levels, 1).int()
+    row_len = spatial_shapes[:, 1].int().view(num_levels, 1) * num_heads
+    xi0 = xc0.int().mul_(num_heads)
+    xi1 = xc1.int().mul_(num_heads)
     yi0 = yc0.int().mul_(row_len).add_(base)
     yi1 = yc1.int().mul_(row_len).add_(base)
     # the 4 neighbours of a point are adjacent cells of its bag; writing
@@ -85,6 +87,31 @@ def _gather_rows(table: Tensor, row_offset: int, spatial_shapes: Tensor,
         table,
         per_sample_weights=weights.view(-1, num_cells).to(table.dtype),
         mode='sum')
+
+
+def _gather_chunks(value: Tensor, spatial_shapes: Tensor,
+                   attention_weights: Tensor,
+                   locations_of: Callable[[int, slice], Tensor],
+                   chunk_size: int) -> Tensor:
+    """:func:`multi_scale_deformable_attn_gather` with the sampling
+    locations of sample ``b`` and a slice of its queries given by
+    ``locations_of(b, chunk)``, so that a caller can compute them chunk by
+    chunk too."""
+    bs, num_value, num_heads, head_dims = value.shape
+    num_queries = attention_weights.size(1)
+    # (bs, num_value, num_heads, head_dims) as rows: no copy
+    table = value.reshape(-1, head_dims)
+    areas = spatial_shapes.prod(1)
+    level_starts = torch.cat((areas.new_zeros(1), areas.cumsum(0)[:-1]))
+    output = value.new_empty(bs, num_queries, num_heads, head_dims)
+    for b in range(bs):
+        for start in range(0, num_queries, chunk_size):
+            chunk = slice(start, start + chunk_size)
+            output[b, chunk] = _gather_rows(
+                table, b * num_value * num_heads, spatial_shapes,
+                level_starts, locations_of(b, chunk),
+                attention_weights[b, chunk]).view(-1, num_heads, head_dims)
+    return output.view(bs, num_queries, num_heads * head_dims)
 
 
 def multi_scale_deformable_attn_gather(value: Tensor,
@@ -128,20 +155,9 @@ def multi_scale_deformable_attn_gather(value: Tensor,
     Returns:
         Tensor: (bs, num_queries, num_heads * head_dims).
     """
-    bs, num_value, num_heads, head_dims = value.shape
-    num_queries = sampling_locations.size(1)
-    table = value.permute(0, 2, 1, 3).reshape(-1, head_dims)
-    areas = spatial_shapes.prod(1)
-    level_starts = torch.cat((areas.new_zeros(1), areas.cumsum(0)[:-1]))
-    output = value.new_empty(bs, num_queries, num_heads, head_dims)
-    for b in range(bs):
-        for start in range(0, num_queries, chunk_size):
-            chunk = slice(start, start + chunk_size)
-            output[b, chunk] = _gather_rows(
-                table, b * num_heads * num_value, spatial_shapes,
-                level_starts, sampling_locations[b, chunk],
-                attention_weights[b, chunk]).view(-1, num_heads, head_dims)
-    return output.view(bs, num_queries, num_heads * head_dims)
+    return _gather_chunks(value, spatial_shapes, attention_weights,
+                          lambda b, chunk: sampling_locations[b, chunk],
+                          chunk_size)
 
 
 @MODELS.register_module()
@@ -154,8 +170,21 @@ class MSDeformAttn(MultiScaleDeformableAttention):
     own forward runs (its CUDA kernel, or its PyTorch path). On CPU without
     gradients the core is :func:`multi_scale_deformable_attn_gather` (the
     same values up to float rounding; measured 2-3x faster for the
-    interaction encoder's 5 x 5,100 tokens).
+    interaction encoder's 5 x 5,100 tokens), with the sampling locations
+    computed chunk by chunk as well.
+
+    Args:
+        chunk_size (int): Queries per chunk of the CPU inference path.
+            Defaults to 8192.
+        **kwargs: The arguments of mmcv's module.
     """
+
+    def __init__(self, *args, chunk_size: int = 8192, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if chunk_size < 1:
+            raise ValueError('MSDeformAttn: chunk_size must be positive, '
+                             f'got {chunk_size}')
+        self.chunk_size = chunk_size
 
     def _needs_grad(self, *inputs: Optional[Tensor]) -> bool:
         """Whether autograd will track the attention's output."""
@@ -233,21 +262,27 @@ class MSDeformAttn(MultiScaleDeformableAttention):
             self.num_levels * self.num_points).softmax(-1).view(
                 bs, num_query, self.num_heads, self.num_levels,
                 self.num_points)
+        # mmcv's sampling locations, computed chunk by chunk with the
+        # gather: (n, num_heads, num_levels, num_points, 2) for n queries
         if reference_points.shape[-1] == 2:
             normalizer = torch.stack(
                 [spatial_shapes[..., 1], spatial_shapes[..., 0]], -1)
-            sampling_locations = reference_points[:, :, None, :, None, :] \
-                + sampling_offsets / normalizer[None, None, None, :, None, :]
+
+            def locations_of(b: int, chunk: slice) -> Tensor:
+                return reference_points[b, chunk, None, :, None, :] + \
+                    sampling_offsets[b, chunk] / \
+                    normalizer[None, None, :, None, :]
         elif reference_points.shape[-1] == 4:
-            sampling_locations = reference_points[:, :, None, :, None, :2] \
-                + sampling_offsets / self.num_points \
-                * reference_points[:, :, None, :, None, 2:] * 0.5
+
+            def locations_of(b: int, chunk: slice) -> Tensor:
+                ref = reference_points[b, chunk, None, :, None]
+                return ref[..., :2] + sampling_offsets[b, chunk] / \
+                    self.num_points * ref[..., 2:] * 0.5
         else:
             raise ValueError('the last dimension of reference_points must '
                              f'be 2 or 4, got {reference_points.shape[-1]}')
-        output = multi_scale_deformable_attn_gather(value, spatial_shapes,
-                                                    sampling_locations,
-                                                    attention_weights)
+        output = _gather_chunks(value, spatial_shapes, attention_weights,
+                                locations_of, self.chunk_size)
         output = self.output_proj(output)
         if not self.batch_first:
             output = output.permute(1, 0, 2)

@@ -144,7 +144,7 @@ def test_gather_path_low_precision_table():
     torch.testing.assert_close(out.float(), expected, rtol=0, atol=0.05)
 
 
-def _modules(batch_first=True):
+def _modules(batch_first=True, chunk_size=8192):
     torch.manual_seed(0)
     cfg = dict(
         embed_dims=16,
@@ -155,27 +155,29 @@ def _modules(batch_first=True):
     ref = MultiScaleDeformableAttention(**cfg)
     for param in ref.parameters():  # non-trivial offsets and weights
         torch.nn.init.normal_(param, std=0.3)
-    ours = MSDeformAttn(**cfg)
+    ours = MSDeformAttn(**cfg, chunk_size=chunk_size)
     ours.load_state_dict(ref.state_dict())
     return ref.double().eval(), ours.double().eval()
 
 
 @pytest.mark.parametrize('ref_dims', [2, 4])
 @pytest.mark.parametrize('batch_first', [True, False])
-def test_msdeformattn_equals_mmcv_module(ref_dims, batch_first,
+@pytest.mark.parametrize('chunk_size', [8192, 2])
+def test_msdeformattn_equals_mmcv_module(ref_dims, batch_first, chunk_size,
                                          monkeypatch):
-    """Without gradients the gather path runs, with them mmcv's PyTorch
-    path; both give mmcv's outputs, and the gradients are mmcv's."""
+    """Without gradients the gather path runs (per sample and chunk of
+    queries), with them mmcv's PyTorch path; both give mmcv's outputs, and
+    the gradients are mmcv's."""
     from dmformer.models.layers import ms_deform_attn
     calls = []
+    gather_rows = ms_deform_attn._gather_rows
 
     def counted(*args):
-        calls.append(torch.is_grad_enabled())
-        return multi_scale_deformable_attn_gather(*args)
+        calls.append((torch.is_grad_enabled(), args[4].size(0)))
+        return gather_rows(*args)
 
-    monkeypatch.setattr(ms_deform_attn, 'multi_scale_deformable_attn_gather',
-                        counted)
-    ref, ours = _modules(batch_first)
+    monkeypatch.setattr(ms_deform_attn, '_gather_rows', counted)
+    ref, ours = _modules(batch_first, chunk_size)
     num_keys = sum(h * w for h, w in SHAPES)
     gen = torch.Generator().manual_seed(1)
     query = torch.randn(2, 5, 16, generator=gen, dtype=torch.float64)
@@ -202,7 +204,10 @@ def test_msdeformattn_equals_mmcv_module(ref_dims, batch_first,
         module.zero_grad()
         module(query, **kwargs).square().sum().backward()
         grads.append([p.grad for p in module.parameters()])
-    assert calls == [False]  # the gather ran once, without gradients
+    # the gather ran without gradients only: per sample, 5 or 2 + 2 + 1
+    # queries at a time
+    assert calls == [(False, 5)] * 2 if chunk_size > 5 else \
+        [(False, 2), (False, 2), (False, 1)] * 2
     for g_ref, g_ours in zip(*grads):
         torch.testing.assert_close(g_ours, g_ref, rtol=0, atol=1e-12)
 
@@ -240,3 +245,8 @@ def test_msdeformattn_cuda_agrees_with_cpu():
         out = ours.cuda()(query.cuda(), value=value.cuda(),
                           **{k: v.cuda() for k, v in kwargs.items()})
     torch.testing.assert_close(out.cpu(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_msdeformattn_rejects_bad_chunk_size():
+    with pytest.raises(ValueError, match='chunk_size must be positive'):
+        MSDeformAttn(embed_dims=16, num_heads=2, chunk_size=0)
