@@ -26,6 +26,10 @@ def test_time_runs_and_peak_memory():
     times, mem = bench_infer.time_runs(lambda: calls.append(1), 'cpu', 2, 3)
     assert len(calls) == 5 and len(times) == 3
     assert all(t >= 0 for t in times)
+    # the memory is measured over the warm-up calls: at least one
+    calls.clear()
+    times, mem = bench_infer.time_runs(lambda: calls.append(1), 'cpu', 0, 2)
+    assert len(calls) == 3 and len(times) == 2
     with pytest.raises(ValueError, match='repeat'):
         bench_infer.time_runs(lambda: None, 'cpu', 0, 0)
 
@@ -125,7 +129,8 @@ def test_benchmark_inference_one_by_one(monkeypatch):
         TINY_CFG, '--num-frames', '2', '--shape', '32', '48', '--repeat',
         '1', '--warmup', '0', '--num-sentences', '3', '--one-by-one'
     ])
-    # one timed run of 3 sentences + one of 1 sentence: 2 backbone runs
-    assert len(calls) == 2
+    # a warm-up pair (measuring the memory) and a timed pair, each a run of
+    # 3 sentences and one of 1 sentence: 4 backbone runs
+    assert len(calls) == 4
     assert result['one_by_one'] and result['num_sentences'] == 3
     assert result['sentences_cost_ratio'] > 0

@@ -32,7 +32,8 @@ and the ``predict`` forward, including the subject selection and the mask
 post-processing; the noun chunks are given in ``metainfo`` as the data
 pipeline does, so spaCy is not timed.
 
-Peak memory (over the warm-up and the timed runs):
+Peak memory, over the warm-up runs (at least one; the timed runs go
+without the sampling thread, which would slow them down):
 
 - CUDA: ``torch.cuda.max_memory_allocated`` (tensors only: weights,
   activations and workspaces, after ``reset_peak_memory_stats``).
@@ -139,26 +140,36 @@ def synchronize(device: str) -> None:
 
 def time_runs(fn: Callable[[], object], device: str, warmup: int,
               repeat: int) -> Tuple[List[float], PeakMemory]:
-    """Call ``fn`` ``warmup`` times, then time ``repeat`` calls.
+    """Call ``fn`` ``warmup`` times (at least once) under
+    :class:`PeakMemory`, then time ``repeat`` calls without it.
+
+    The timed calls run without the memory sampler: on CPU its thread
+    wakes every millisecond and slowed the paper model's calls by 7-8% on
+    2 cores (measured), more in the stages with many small operations.
 
     Returns:
         tuple: the per-call seconds of the timed calls and the
-        :class:`PeakMemory` of all calls.
+        :class:`PeakMemory` of the warm-up calls.
     """
     if repeat < 1 or warmup < 0:
         raise ValueError(f'repeat must be >= 1 and warmup >= 0, got '
                          f'{repeat} and {warmup}')
-    times = []
     with PeakMemory(device) as mem:
-        for _ in range(warmup):
+        for _ in range(max(1, warmup)):
             fn()
-        for _ in range(repeat):
-            synchronize(device)
-            start = time.perf_counter()
-            fn()
-            synchronize(device)
-            times.append(time.perf_counter() - start)
+    times = []
+    for _ in range(repeat):
+        times += _timed(fn, device)
     return times, mem
+
+
+def _timed(fn: Callable[[], object], device: str) -> List[float]:
+    """``[seconds]`` of one call of ``fn``."""
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return [time.perf_counter() - start]
 
 
 def make_clip_sample(num_frames: int,
@@ -460,12 +471,12 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         # the machine hit both alike
         times, one_times = [], []
         with PeakMemory(args.device) as mem:
-            for _ in range(args.warmup):
+            for _ in range(max(1, args.warmup)):
                 run()
                 run(1)
-            for _ in range(args.repeat):
-                times += time_runs(run, args.device, 0, 1)[0]
-                one_times += time_runs(lambda: run(1), args.device, 0, 1)[0]
+        for _ in range(args.repeat):
+            times += _timed(run, args.device)
+            one_times += _timed(lambda: run(1), args.device)
         one_sentence = statistics.fmean(one_times)
     else:
         times, mem = time_runs(run, args.device, args.warmup, args.repeat)
