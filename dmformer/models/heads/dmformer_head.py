@@ -6,9 +6,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from mmcv.ops import MultiScaleDeformableAttention
-from mmdet.models.layers.transformer import (MLP,
-                                             DeformableDetrTransformerDecoder,
-                                             inverse_sigmoid)
+from mmdet.models.layers.transformer import MLP, inverse_sigmoid
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
 from mmdet.utils import reduce_mean
 from mmengine.model import BaseModule, ModuleList, bias_init_with_prob
@@ -18,6 +16,7 @@ from torch import Tensor, nn
 from dmformer.registry import MODELS, TASK_UTILS
 from dmformer.structures import RVOSDataSample
 from dmformer.utils import ConfigType, OptConfigType, OptMultiConfig
+from ..layers.ms_deform_attn import DeformableDecoder
 
 
 @MODELS.register_module()
@@ -37,7 +36,9 @@ class DMFormerHead(BaseModule):
       query, position ``query_embedding.weight`` (Q, D), initial reference
       ``sigmoid(reference_points_fc(query_pos))`` (cx, cy).
     - Decoder: mmdet's :class:`DeformableDetrTransformerDecoder` (post-norm
-      layers: self-attn, multi-scale deformable cross-attn, FFN) with
+      layers: self-attn, multi-scale deformable cross-attn, FFN; as
+      :class:`~dmformer.models.layers.DeformableDecoder`, with the faster
+      CPU inference path of the cross-attention) with
       iterative box refinement through ``reg_branches`` (the first layer
       offsets only (cx, cy) of the 2-d reference, then 4-d boxes; references
       are detached), which reproduces the official decoder.
@@ -55,8 +56,10 @@ class DMFormerHead(BaseModule):
       all normalised by the number of valid frames in the batch.
 
     Args:
-        decoder (dict): Kwargs of :class:`DeformableDetrTransformerDecoder`
-            (the model config gives them; the paper's are in
+        decoder (dict): Kwargs of mmdet's
+            :class:`DeformableDetrTransformerDecoder`, built as
+            :class:`~dmformer.models.layers.DeformableDecoder` (the model
+            config gives them; the paper's are in
             ``configs/_base_/models/dmformer_swin-t.py``).
         pixel_decoder (dict): Config of the pixel decoder (registered in
             ``MODELS``, e.g. :class:`CrossModalFPNDecoder`).
@@ -187,8 +190,7 @@ class DMFormerHead(BaseModule):
         self.query_embedding = nn.Embedding(num_queries, embed_dims)
         if not ref_map_reference:
             self.reference_points_fc = nn.Linear(embed_dims, 2)
-        self.decoder = DeformableDetrTransformerDecoder(
-            **copy.deepcopy(decoder))
+        self.decoder = DeformableDecoder(**copy.deepcopy(decoder))
         if self.decoder.embed_dims != embed_dims:
             raise ValueError('DMFormerHead: decoder embed_dims '
                              f'{self.decoder.embed_dims} != {embed_dims}')

@@ -5,7 +5,8 @@ from .decoupled_interaction import (DecoupledInteraction, InteractionBranch,
                                     flatten_encoder_inputs)
 from .dynamic_mask_head import DynamicMaskHead
 from .feature_resizer import FeatureResizer
-from .ms_deform_attn import (DeformableEncoderLayer, MSDeformAttn,
+from .ms_deform_attn import (DeformableDecoder, DeformableDecoderLayer,
+                             DeformableEncoderLayer, MSDeformAttn,
                              multi_scale_deformable_attn_gather)
 from .positional_encoding import SinePositionalEncoding1D
 from .rmhca import RMHCA
@@ -16,5 +17,6 @@ __all__ = [
     'RMHCA', 'VisionLanguageFusion', 'CrossModalFPNDecoder',
     'VisionLanguageBlock', 'DynamicMaskHead', 'DecoupledInteraction',
     'InteractionBranch', 'flatten_encoder_inputs', 'MSDeformAttn',
-    'DeformableEncoderLayer', 'multi_scale_deformable_attn_gather'
+    'DeformableEncoderLayer', 'multi_scale_deformable_attn_gather',
+    'DeformableDecoder', 'DeformableDecoderLayer'
 ]

@@ -8,10 +8,11 @@ import torch
 from mmcv.ops import MultiScaleDeformableAttention
 from mmcv.ops.multi_scale_deform_attn import \
     multi_scale_deformable_attn_pytorch
-from mmdet.models.layers.transformer import \
-    DeformableDetrTransformerEncoderLayer
+from mmdet.models.layers.transformer import (
+    DeformableDetrTransformerDecoder, DeformableDetrTransformerEncoderLayer)
 
-from dmformer.models.layers import (DeformableEncoderLayer, MSDeformAttn,
+from dmformer.models.layers import (DeformableDecoder, DeformableEncoderLayer,
+                                    MSDeformAttn,
                                     multi_scale_deformable_attn_gather)
 
 SHAPES = [(6, 8), (3, 4)]
@@ -227,6 +228,58 @@ def test_encoder_layer_is_mmdets_with_msdeformattn():
     assert list(ref_state) == list(our_state)
     for key, value in ref_state.items():
         assert torch.equal(our_state[key], value), key
+
+
+def test_decoder_is_mmdets_with_msdeformattn(monkeypatch):
+    """Same modules, parameter names and initial values as mmdet's decoder;
+    only the cross-attention class differs. Without gradients (the gather
+    path) the outputs are mmdet's."""
+    from dmformer.models.layers import ms_deform_attn
+    calls = []
+    gather_rows = ms_deform_attn._gather_rows
+
+    def counted(*args):
+        calls.append(1)
+        return gather_rows(*args)
+
+    monkeypatch.setattr(ms_deform_attn, '_gather_rows', counted)
+    cfg = dict(
+        num_layers=2,
+        post_norm_cfg=None,
+        return_intermediate=True,
+        layer_cfg=dict(
+            self_attn_cfg=dict(embed_dims=16, num_heads=2),
+            cross_attn_cfg=dict(embed_dims=16, num_heads=2, num_levels=2),
+            ffn_cfg=dict(embed_dims=16, feedforward_channels=32)))
+    torch.manual_seed(0)
+    ref = DeformableDetrTransformerDecoder(**cfg)
+    torch.manual_seed(0)
+    ours = DeformableDecoder(**cfg)
+    assert all(type(layer.cross_attn) is MSDeformAttn for layer in ours.layers)
+    ref_state, our_state = ref.state_dict(), ours.state_dict()
+    assert list(ref_state) == list(our_state)
+    for key, value in ref_state.items():
+        assert torch.equal(our_state[key], value), key
+    ref, ours = ref.double().eval(), ours.double().eval()
+    gen = torch.Generator().manual_seed(2)
+    num_keys = sum(h * w for h, w in SHAPES)
+    inputs = dict(
+        query=torch.randn(2, 3, 16, generator=gen, dtype=torch.float64),
+        query_pos=torch.randn(2, 3, 16, generator=gen, dtype=torch.float64),
+        value=torch.randn(2, num_keys, 16, generator=gen,
+                          dtype=torch.float64),
+        key_padding_mask=torch.zeros(2, num_keys, dtype=torch.bool),
+        reference_points=torch.rand(2, 3, 4, generator=gen,
+                                    dtype=torch.float64) * 0.5 + 0.25,
+        spatial_shapes=torch.tensor(SHAPES),
+        level_start_index=torch.tensor([0, SHAPES[0][0] * SHAPES[0][1]]),
+        valid_ratios=torch.ones(2, 2, 2, dtype=torch.float64))
+    expected = ref(**inputs)
+    with torch.no_grad():
+        out = ours(**inputs)
+    assert len(calls) == 2 * 2  # 2 layers x 2 samples
+    for got, want in zip(out, expected):
+        torch.testing.assert_close(got, want.detach(), rtol=0, atol=1e-12)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='requires CUDA')
