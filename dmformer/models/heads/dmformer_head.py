@@ -520,9 +520,9 @@ class DMFormerHead(BaseModule):
         # python sizes of the masks avoid a host sync on spatial_shapes
         for mask in pad_masks[1:]:
             h, w = mask.shape[-2:]
-            # (B*T, h*w, D) -> (B*T, D, h, w)
-            memory_maps.append(memory[:, start:start + h * w].transpose(
-                1, 2).reshape(bt, dims, h, w))
+            # (B*T, h*w, D) -> (B*T, D, h, w), a channels-last view
+            memory_maps.append(memory[:, start:start + h * w].view(
+                bt, h, w, dims).permute(0, 3, 1, 2))
             start += h * w
         mlvl_feats = [pixel_inputs['feats'][0]] + memory_maps
         clip_groups = pixel_inputs.get('clip_groups')

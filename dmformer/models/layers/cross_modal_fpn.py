@@ -342,11 +342,14 @@ class CrossModalFPNDecoder(BaseModule):
         for lvl in range(self.num_levels - 1, -1, -1):
             feat = mlvl_feats[lvl]
             h, w = feat.shape[-2:]
-            x = self.lateral_convs[lvl](feat)
+            # channels-last: the conv output is then already in token
+            # order and the reshape below copies nothing (the input has
+            # fewer channels, or is the memory's token layout anyway)
+            x = self.lateral_convs[lvl](
+                feat.contiguous(memory_format=torch.channels_last))
             c = x.size(1)
             # (B*T, C, h, w) -> (B, T*h*w, C)
-            x = x.view(b, num_frames, c, h * w).permute(0, 1, 3, 2)
-            x = x.reshape(b, num_frames * h * w, c)
+            x = x.permute(0, 2, 3, 1).reshape(b, num_frames * h * w, c)
             pos = mlvl_pos[lvl].view(b, num_frames, c, h * w)
             pos = pos.permute(0, 1, 3, 2).reshape(b, num_frames * h * w, c)
             # (B*T, h, w) -> (B, T*h*w)
