@@ -520,9 +520,14 @@ class DMFormerHead(BaseModule):
         # python sizes of the masks avoid a host sync on spatial_shapes
         for mask in pad_masks[1:]:
             h, w = mask.shape[-2:]
-            # (B*T, h*w, D) -> (B*T, D, h, w), a channels-last view
-            memory_maps.append(memory[:, start:start + h * w].view(
-                bt, h, w, dims).permute(0, 3, 1, 2))
+            # (B*T, h*w, D) -> (B*T, D, h, w): at inference a channels-last
+            # view (see CrossModalFPNDecoder), in training the layout its
+            # results were obtained with
+            level = memory[:, start:start + h * w]
+            memory_maps.append(
+                level.transpose(1, 2).reshape(bt, dims, h, w)
+                if self.training or torch.is_grad_enabled() else
+                level.view(bt, h, w, dims).permute(0, 3, 1, 2))
             start += h * w
         mlvl_feats = [pixel_inputs['feats'][0]] + memory_maps
         clip_groups = pixel_inputs.get('clip_groups')

@@ -338,15 +338,18 @@ class CrossModalFPNDecoder(BaseModule):
             raise ValueError(f'CrossModalFPNDecoder: batch*frames {bt} is '
                              f'not divisible by num_frames {num_frames}')
         b = bt // num_frames
+        # at inference the lateral convs take channels-last inputs, the
+        # layout of the tokens: their outputs are then in token order and
+        # no transposing copy is needed. Training keeps the input layouts
+        # (and so the float rounding) its results were obtained with.
+        lateral_cl = not (self.training or torch.is_grad_enabled())
         y = None
         for lvl in range(self.num_levels - 1, -1, -1):
             feat = mlvl_feats[lvl]
             h, w = feat.shape[-2:]
-            # channels-last: the conv output is then already in token
-            # order and the reshape below copies nothing (the input has
-            # fewer channels, or is the memory's token layout anyway)
-            x = self.lateral_convs[lvl](
-                feat.contiguous(memory_format=torch.channels_last))
+            if lateral_cl:
+                feat = feat.contiguous(memory_format=torch.channels_last)
+            x = self.lateral_convs[lvl](feat)
             c = x.size(1)
             # (B*T, C, h, w) -> (B, T*h*w, C)
             x = x.permute(0, 2, 3, 1).reshape(b, num_frames * h * w, c)
@@ -363,7 +366,7 @@ class CrossModalFPNDecoder(BaseModule):
                 text_feats=word_feats,
                 text_pos=text_pos,
                 text_pad_mask=word_pad_mask)
-            # (B, T*h*w, C) -> (B*T, C, h, w)
+            # (B, T*h*w, C) -> (B*T, C, h, w), a channels-last view
             x = x.view(bt, h, w, c).permute(0, 3, 1, 2)
             if y is not None:
                 x = x + F.interpolate(y, size=(h, w), mode='nearest')
