@@ -38,8 +38,10 @@ class VisionLanguageBlock(BaseModule):
     ``chunk_size`` tokens: at the stride-4 level of a 5 x 384 x 640 clip
     (77k tokens), its intermediate tensors are otherwise a dozen fresh
     79 MB blocks (630 MB for the FFN's hidden layer) that the CPU
-    allocator maps and the caches cannot hold. The results are the same up
-    to float rounding.
+    allocator maps and the caches cannot hold (measured on 2 cores for
+    that clip, pixel decoder: 1.42 s with chunks of 4096 tokens, 1.48 s
+    with 1024, 1.50 s with 16384). The results are the same up to float
+    rounding.
 
     Args:
         embed_dims (int): Feature dimension. Defaults to 256.
@@ -50,7 +52,7 @@ class VisionLanguageBlock(BaseModule):
         sr_ratio (int): Spatial reduction ratio of the self-attention.
             Defaults to 1.
         chunk_size (int): Tokens per chunk of the token-wise part at
-            inference. Defaults to 1024.
+            inference. Defaults to 4096.
         init_cfg (dict or list[dict], optional): Initialization config.
             Defaults to None.
     """
@@ -61,7 +63,7 @@ class VisionLanguageBlock(BaseModule):
                  feedforward_channels: int = 2048,
                  dropout: float = 0.1,
                  sr_ratio: int = 1,
-                 chunk_size: int = 1024,
+                 chunk_size: int = 4096,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if chunk_size < 1:
@@ -243,7 +245,7 @@ class CrossModalFPNDecoder(BaseModule):
             ``dict(type='GN', num_groups=8)``.
         chunk_size (int): Tokens per chunk of the blocks' token-wise part
             at inference (see :class:`VisionLanguageBlock`). Defaults to
-            1024.
+            4096.
         init_cfg (dict or list[dict], optional): Initialization config.
             Defaults to None.
     """
@@ -257,7 +259,7 @@ class CrossModalFPNDecoder(BaseModule):
                  dropout: float = 0.1,
                  sr_ratios: Sequence[int] = (8, 4, 2, 1),
                  norm_cfg: ConfigType = dict(type='GN', num_groups=8),
-                 chunk_size: int = 1024,
+                 chunk_size: int = 4096,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if len(sr_ratios) != len(in_channels):
