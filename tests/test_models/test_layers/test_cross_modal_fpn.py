@@ -219,3 +219,42 @@ def test_vision_language_block_token_chunks():
                                atol=1e-12)
     with pytest.raises(ValueError, match='chunk_size must be positive'):
         VisionLanguageBlock(embed_dims=16, num_heads=4, chunk_size=0)
+
+
+def test_cross_modal_fpn_layouts_inference_only():
+    """Channels-last lateral inputs at inference only: with gradients (as
+    in training) the inputs keep their layout, and so the float rounding
+    of the results; both give the same outputs."""
+    decoder = CrossModalFPNDecoder(
+        in_channels=(8, 16, 16, 16),
+        conv_dim=16,
+        mask_dim=24,
+        num_heads=4,
+        feedforward_channels=32)
+    decoder.init_weights()
+    decoder.double().eval()
+    b, t, c = 1, 2, 16
+    sizes = [(16, 16), (8, 8), (4, 4), (2, 2)]
+    gen = torch.Generator().manual_seed(3)
+    feats = [
+        torch.randn(b * t, 8 if i == 0 else c, h, w, generator=gen,
+                    dtype=torch.float64) for i, (h, w) in enumerate(sizes)
+    ]
+    masks = [torch.zeros(b * t, h, w, dtype=torch.bool) for h, w in sizes]
+    pos = [torch.randn(b * t, c, h, w, generator=gen, dtype=torch.float64)
+           for h, w in sizes]
+    words = torch.randn(b, 3, c, generator=gen, dtype=torch.float64)
+    text_pos = torch.randn(b, 3, c, generator=gen, dtype=torch.float64)
+    word_pad = torch.zeros(b, 3, dtype=torch.bool)
+    layouts = []
+    for conv in decoder.lateral_convs:
+        conv.register_forward_pre_hook(lambda m, args: layouts.append(
+            args[0].is_contiguous(memory_format=torch.channels_last)))
+    args = (feats, masks, pos, words, word_pad, text_pos, t)
+    with_grad = decoder(*args)
+    assert layouts == [False] * 4
+    with torch.no_grad():
+        inferred = decoder(*args)
+    assert layouts[4:] == [True] * 4
+    torch.testing.assert_close(inferred, with_grad.detach(), rtol=0,
+                               atol=1e-12)
