@@ -78,3 +78,44 @@ def test_paper_recipes():
     assert optim.optimizer.lr * keys['backbone']['lr_mult'] == 5e-5
     assert optim.optimizer.lr * keys['language_model.bert']['lr_mult'] == \
         pytest.approx(1e-5)
+
+
+def test_paper_configs_chain_their_weights():
+    """GLIP-T -> pre-training -> fine-tuning: each stage loads the file the
+    previous one writes (its work dir and last epoch), the fine-tunings drop
+    the pre-trained class heads only, and the specified name trains the
+    Ref-YouTube-VOS fine-tuning."""
+    import re
+
+    def cfg(name):
+        return Config.fromfile(osp.join(ROOT, 'configs', name))
+
+    def last_epoch(name):
+        stem = osp.splitext(osp.basename(name))[0]
+        return f'work_dirs/{stem}/epoch_{cfg(name).train_cfg.max_epochs}.pth'
+
+    pretrain = 'dmformer/dmformer_swin-t_4xb2-10e_refcoco-pretrain.py'
+    ytvos = 'dmformer/dmformer_swin-t_4xb1-6e_ref-ytvos.py'
+    assert cfg(pretrain).load_from == 'checkpoints/glip-t_dmformer.pth'
+    assert cfg(pretrain).default_hooks.pretrained_weights.get(
+        'drop_keys', ()) == ()
+    for name, parent in [
+        (ytvos, pretrain),
+        ('dmformer_swin_t_ytvos.py', pretrain),
+        ('dmformer/dmformer_swin-t_4xb1-6e_a2d-sentences.py', pretrain),
+        ('dmformer/dmformer_swin-t_4xb1-6e_ref-ytvos-ft_mevis.py', ytvos),
+    ]:
+        c = cfg(name)
+        assert c.load_from == last_epoch(parent), name
+        hook = c.default_hooks.pretrained_weights
+        assert hook.type == 'PretrainedWeightsHook'
+        assert hook.get('check_frozen', True)
+        drop = [re.compile(p) for p in hook.drop_keys]
+        assert all(p.match('bbox_head.cls_branches.3.bias') for p in drop)
+        for kept in ('bbox_head.reg_branches.0.weight',
+                     'bbox_head.mask_head.controller.layers.0.weight',
+                     'backbone.stages.0.blocks.0.attn.w_msa.qkv.weight'):
+            assert not any(p.match(kept) for p in drop), (name, kept)
+    alias = cfg('dmformer_swin_t_ytvos.py')
+    assert alias.model == cfg(ytvos).model
+    assert alias.train_dataloader == cfg(ytvos).train_dataloader

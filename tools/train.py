@@ -100,8 +100,12 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        from mmengine.runner import find_latest_checkpoint
+        if find_latest_checkpoint(cfg.work_dir) is not None:
+            cfg.resume = True
+            cfg.load_from = None  # MMEngine resumes the latest checkpoint
+        # else a first start: load_from (the previous stage's weights) is
+        # loaded as without --resume
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(
@@ -116,6 +120,24 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def weights_hint(path: str) -> str:
+    """How to make the checkpoint ``path`` that a config's ``load_from``
+    names: the config that writes ``work_dirs/<config name>/...``, the
+    GLIP-T converter for ``checkpoints/glip*``."""
+    parts = osp.normpath(path).split(os.sep)
+    if 'work_dirs' in parts[:-2]:
+        name = parts[parts.index('work_dirs') + 1]
+        config = osp.join('configs', 'dmformer', name + '.py')
+        if osp.isfile(config):
+            return (f'it is written by `bash tools/dist_train.sh {config} 8`'
+                    '; or pass --cfg-options load_from=<checkpoint>')
+    if osp.basename(path).startswith('glip'):
+        from dmformer.engine.hooks.pretrained_weights_hook import \
+            GLIP_CONVERT_CMD
+        return f'convert GLIP-T with `{GLIP_CONVERT_CMD}`'
+    return 'pass --cfg-options load_from=<checkpoint>'
+
+
 def main() -> None:
     args = parse_args()
     cfg = Config.fromfile(args.config)
@@ -127,6 +149,10 @@ def main() -> None:
     register_all_modules(init_default_scope=False)
     tune_glibc_malloc()  # faster CPU steps; DMFORMER_MALLOPT=0 disables
     load_from = cfg.get('load_from', None)
+    if load_from and '://' not in load_from and not osp.isfile(load_from):
+        raise FileNotFoundError(
+            f'load_from: checkpoint not found: {load_from} '
+            f'({weights_hint(load_from)})')
     if load_from and osp.isfile(load_from):
         # a truncated, corrupt or unsafe file fails here in one line, not
         # after the dataloaders are built; mmap: no full read

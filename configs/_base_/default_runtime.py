@@ -8,6 +8,10 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # off by default; tools/test.py --show-dir DIR turns it on
     visualization=dict(type='RVOSVisualizationHook', draw=False),
+    # training stops before the first iteration if a frozen module got no
+    # pretrained weights (check_frozen=False allows it for smoke tests);
+    # fine-tuning configs set drop_keys to re-learn the class heads
+    pretrained_weights=dict(type='PretrainedWeightsHook'),
 )
 # random states saved with every checkpoint and restored by --resume, so a
 # resumed run repeats the uninterrupted one step for step

@@ -10,7 +10,13 @@ _base_ = [
     '../_base_/default_runtime.py'
 ]
 
-# a checkpoint of dmformer_swin-t_4xb1-6e_ref-ytvos.py
+# the last epoch of dmformer_swin-t_4xb1-6e_ref-ytvos.py
 load_from = 'work_dirs/dmformer_swin-t_4xb1-6e_ref-ytvos/epoch_6.pth'
+
+# The official fine-tuning deletes the pre-trained class heads
+# (`class_embed`) before loading: the new dataset's heads start from their
+# initialisation. `drop_keys=[]` keeps them.
+default_hooks = dict(
+    pretrained_weights=dict(drop_keys=[r'bbox_head\.cls_branches\.']))
 
 train_cfg = dict(val_interval=1)

@@ -10,10 +10,17 @@ _base_ = [
 ]
 data_root = 'data/ref-youtube-vos/'
 
-# The pre-training checkpoint
-# (dmformer_swin-t_4xb2-10e_refcoco-pretrain.py); the GLIP-T backbone/text
-# weights come with it (tools/model_converters/).
-load_from = None
+# The last epoch of the pre-training
+# (dmformer_swin-t_4xb2-10e_refcoco-pretrain.py), which holds the GLIP-T
+# backbone / text weights too. Training stops at once if it is missing.
+load_from = ('work_dirs/dmformer_swin-t_4xb2-10e_refcoco-pretrain/'
+             'epoch_10.pth')
+
+# The official fine-tuning deletes the pre-trained class heads
+# (`class_embed`) before loading: the new dataset's heads start from their
+# initialisation. `drop_keys=[]` keeps them.
+default_hooks = dict(
+    pretrained_weights=dict(drop_keys=[r'bbox_head\.cls_branches\.']))
 
 # The valid split has no public ground truth: no validation while training.
 val_dataloader = None

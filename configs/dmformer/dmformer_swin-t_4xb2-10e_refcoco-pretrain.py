@@ -11,6 +11,9 @@ _base_ = [
     '../_base_/default_runtime.py'
 ]
 
-# GLIP-T Swin-T + BERT-base converted with
-# tools/model_converters/glip_to_dmformer.py
-load_from = None
+# GLIP-T's Swin-T + BERT-base (frozen), converted from the official GLIP-T
+# file with
+#   python tools/model_converters/glip_to_dmformer.py \
+#       glip_tiny_model_o365_goldg_cc_sbu.pth checkpoints/glip-t_dmformer.pth
+# Training stops at once if it is missing.
+load_from = 'checkpoints/glip-t_dmformer.pth'

@@ -1,7 +1,8 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .checkpoint_compat import (load_legacy_checkpoint, read_checkpoint,
                                 setup_safe_checkpoint_loading)
-from .hooks import (RandomStateHook, RVOSVisualizationHook, get_random_states,
+from .hooks import (PretrainedWeightsHook, RandomStateHook,
+                    RVOSVisualizationHook, get_random_states,
                     set_random_states)
 
 # Importing dmformer.engine (done by the Runner through the registry
@@ -11,7 +12,6 @@ setup_safe_checkpoint_loading()
 
 __all__ = [
     'setup_safe_checkpoint_loading', 'load_legacy_checkpoint',
-    'read_checkpoint',
-    'RandomStateHook', 'RVOSVisualizationHook', 'get_random_states',
-    'set_random_states'
+    'read_checkpoint', 'PretrainedWeightsHook', 'RandomStateHook',
+    'RVOSVisualizationHook', 'get_random_states', 'set_random_states'
 ]

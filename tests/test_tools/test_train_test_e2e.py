@@ -214,3 +214,94 @@ def test_resume_after_sigkill_repeats_the_run(tmp_path, data_root):
     # resumed from iter_2 or iter_4 (whichever was written before the kill)
     assert min(resumed) in (3, 5) and max(resumed) == 6
     assert resumed == {i: full[i] for i in resumed}
+
+
+# A few iterations of the paper model on CPU: 2 frames at 96 px (the
+# multi-scale branch only), random GLIP weights allowed, 4 samples.
+PAPER_SMOKE_OPTIONS = [
+    'load_from=None',
+    'default_hooks.pretrained_weights.check_frozen=False',
+    'train_dataloader.dataset.indices=4',
+    'train_cfg.max_epochs=1',
+    'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False',
+    'default_hooks.logger.interval=1',
+    'train_dataloader.dataset.pipeline.0.num_frames=2',
+    'train_dataloader.dataset.pipeline.5.prob=[1.0,0.0]',
+    'train_dataloader.dataset.pipeline.5.transforms.0.0.scales=[96]',
+    'train_dataloader.dataset.pipeline.5.transforms.0.0.max_size=128',
+]
+
+
+def test_specified_command_trains_the_paper_config(tmp_path, data_root):
+    """``tools/dist_train.sh configs/dmformer_swin_t_ytvos.py 8`` as the
+    method was specified, here with 2 CPU processes: the paper model (Swin-T
+    + BERT-base) trains through the alias config."""
+    work_dir = str(tmp_path / 'alias')
+    out = _run(['bash', 'tools/dist_train.sh',
+                'configs/dmformer_swin_t_ytvos.py', '2', '--work-dir',
+                work_dir, '--data-root', data_root, '--cfg-options'] +
+               PAPER_SMOKE_OPTIONS,
+               env=dict(PORT='29519', OMP_NUM_THREADS='1'))
+    assert 'GPU number: 2' in out
+    assert 'GLIPSwinTransformer' in out  # the warning of check_frozen=False
+    assert re.search(r'Epoch\(train\) \[1\]\[1/\d+\].*loss_subject', out)
+    assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
+
+
+def _run_error(args):
+    """Run a tool that must fail; return its stderr lines."""
+    proc = subprocess.run(
+        args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stderr.strip().splitlines()
+
+
+def test_missing_load_from_stops_before_any_data_is_read(tmp_path):
+    """The paper configs chain their weights: a missing file is one line
+    saying what makes it, before the (absent) dataset is touched."""
+    cfg = 'configs/dmformer/dmformer_swin-t_4xb1-6e_ref-ytvos.py'
+    empty_root = tmp_path / 'empty-data-root'  # no dataset files at all
+    empty_root.mkdir()
+    missing = str(tmp_path / 'work_dirs' /
+                  'dmformer_swin-t_4xb2-10e_refcoco-pretrain' / 'epoch_10.pth')
+    lines = _run_error([
+        sys.executable, 'tools/train.py', cfg, '--work-dir',
+        str(tmp_path / 'w'), '--data-root', str(empty_root),
+        '--cfg-options', f'load_from={missing}'])
+    assert lines[-1] == (
+        f'error: load_from: checkpoint not found: {missing} (it is written '
+        'by `bash tools/dist_train.sh configs/dmformer/'
+        'dmformer_swin-t_4xb2-10e_refcoco-pretrain.py 8`; or pass '
+        '--cfg-options load_from=<checkpoint>)')
+    glip = str(tmp_path / 'glip-t_dmformer.pth')
+    lines = _run_error([
+        sys.executable, 'tools/train.py',
+        'configs/dmformer/dmformer_swin-t_4xb2-10e_refcoco-pretrain.py',
+        '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+        f'load_from={glip}'])
+    assert lines[-1].startswith(
+        f'error: load_from: checkpoint not found: {glip} (convert GLIP-T '
+        'with `python tools/model_converters/glip_to_dmformer.py ')
+
+
+def test_frozen_module_without_weights_stops_in_one_line(tmp_path, data_root):
+    """A frozen text encoder without pretrained weights: one line naming it,
+    no iteration, no checkpoint."""
+    cfg = tmp_path / 'random_bert.py'
+    cfg.write_text(
+        f"_base_ = '{CFG}'\n"
+        'model = dict(language_model=dict(pretrained_path=None, '
+        'bert_config=dict(_delete_=True, hidden_size=64, '
+        'num_hidden_layers=1, num_attention_heads=2, '
+        'intermediate_size=64)))\n')
+    work_dir = tmp_path / 'w'
+    lines = _run_error(
+        [sys.executable, 'tools/train.py', str(cfg), '--work-dir',
+         str(work_dir)] + _data_args(data_root, 2))
+    assert lines[-1].startswith(
+        'error: frozen module `language_model` (BertTextEncoder) received no '
+        'pretrained weights for ')
+    assert 'glip_to_dmformer.py' in lines[-1]
+    assert 'check_frozen=False' in lines[-1]
+    assert not glob.glob(str(work_dir / '*.pth'))

@@ -156,6 +156,8 @@ class BertTextEncoder(BaseModule):
                 f'max_length={max_length} exceeds the '
                 f'max_position_embeddings={config.max_position_embeddings}')
 
+        # where BERT's weights came from (None: to be loaded later)
+        self.pretrained_path = pretrained_path
         self.max_length = max_length
         self.out_channels = out_channels
         self.frozen = frozen
