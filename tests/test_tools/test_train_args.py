@@ -42,3 +42,24 @@ def test_auto_scale_lr_needs_a_base_batch():
     with pytest.raises(ValueError, match='base_batch_size'):
         train.merge_args(
             Config.fromfile(TINY_CFG), _args(TINY_CFG, auto_scale_lr=True))
+
+
+def test_resume_auto_on_a_first_start_loads_load_from(tmp_path):
+    """``--resume`` restarts a stage after an interruption: with no
+    checkpoint in the work dir yet it must still load the previous stage's
+    weights (``load_from``), not start from random ones."""
+    work_dir = tmp_path / 'work'
+    cfg = train.merge_args(
+        Config.fromfile(PAPER_CFG),
+        _args(PAPER_CFG, resume='auto', work_dir=str(work_dir)))
+    assert not cfg.resume
+    assert cfg.load_from.endswith(
+        'dmformer_swin-t_4xb2-10e_refcoco-pretrain/epoch_10.pth')
+
+    work_dir.mkdir()
+    (work_dir / 'epoch_2.pth').write_bytes(b'')
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'epoch_2.pth'))
+    cfg = train.merge_args(
+        Config.fromfile(PAPER_CFG),
+        _args(PAPER_CFG, resume='auto', work_dir=str(work_dir)))
+    assert cfg.resume and cfg.load_from is None
