@@ -119,3 +119,66 @@ def test_paper_configs_chain_their_weights():
     alias = cfg('dmformer_swin_t_ytvos.py')
     assert alias.model == cfg(ytvos).model
     assert alias.train_dataloader == cfg(ytvos).train_dataloader
+
+
+# Captions in the style of Ref-YouTube-VOS, A2D-Sentences and RefCOCO:
+# relations, participles, possessives, numbers, capitals and punctuation.
+REAL_STYLE_CAPTIONS = [
+    'a deer following behind two other deer',
+    'a white mouse with pink ears',
+    'a puppy dog on the left drinking milk',
+    'A man in a black jacket is riding a horse.',
+    'the person on the right holding a surfboard',
+    'a brown and white cat sitting on a sofa',
+    'The zebra that is eating grass on the far left',
+    "a woman's hand holding a red cup",
+    'a small black dog running toward the camera',
+    'a parrot which is biting the fingers of a person',
+    'man in white shirt',
+    'left most giraffe',
+    'the second car from the front',
+    'a skateboarder doing a trick in the air',
+    'two ducks swimming in the pond side by side',
+    'a bear walking on rocks next to a river',
+    'the shark swimming under the man',
+    'a person wearing a helmet rides a dirt bike',
+    'a monkey sitting on a tree branch eating a banana',
+    'a turtle crawling on the sand',
+]
+PAPER_CONFIGS = [
+    p for p in CONFIGS
+    if '_swin-t_' in p or p == 'configs/dmformer_swin_t_ytvos.py'
+]
+
+
+def _noun_chunk_steps(cfg):
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key, None)
+        if not loader:
+            continue
+        dataset = loader['dataset']
+        for sub in dataset.get('datasets', [dataset]):
+            for name, step in _types(sub.get('pipeline', [])):
+                if name == 'ExtractNounChunks':
+                    yield key, step
+
+
+@pytest.mark.parametrize('path', PAPER_CONFIGS)
+def test_paper_configs_take_spacys_noun_chunks(path):
+    """The subject candidates of the paper configs are exactly spaCy's
+    ``doc.noun_chunks``, as in the official code."""
+    from dmformer.utils import get_spacy_model
+    register_all_modules()
+    init_default_scope('dmformer')
+    steps = list(_noun_chunk_steps(Config.fromfile(osp.join(ROOT, path))))
+    assert steps, f'{path} extracts no noun chunks'
+    nlp = get_spacy_model()
+    expected = [[(nc.start_char, nc.end_char) for nc in nlp(text).noun_chunks]
+                for text in REAL_STYLE_CAPTIONS]
+    for key, step in steps:
+        transform = TRANSFORMS.build(step)
+        got = [
+            transform.transform(dict(text=text))['noun_chunks']
+            for text in REAL_STYLE_CAPTIONS
+        ]
+        assert got == expected, (path, key)

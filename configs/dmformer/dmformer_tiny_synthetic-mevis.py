@@ -26,7 +26,7 @@ train_pipeline = [
     dict(type='VideoRandomFlip', prob=0.5),
     dict(type='VideoRandomResize', scales=[96, 112, 128], max_size=160),
     dict(type='CheckValidFrames'),
-    dict(type='ExtractNounChunks'),
+    dict(type='ExtractNounChunks', method='pos_rule'),
     dict(type='LoadSubjectSpan'),
     dict(type='PackRVOSInputs'),
 ]
@@ -35,7 +35,7 @@ test_pipeline = [
     dict(type='LoadRVOSFrames'),
     dict(type='VideoRandomResize', scales=[112], max_size=None),
     dict(type='LoadMeViSAnnotations', skip_unannotated=True),
-    dict(type='ExtractNounChunks'),
+    dict(type='ExtractNounChunks', method='pos_rule'),
     dict(type='PackRVOSInputs'),
 ]
 

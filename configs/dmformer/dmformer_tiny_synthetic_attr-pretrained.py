@@ -42,7 +42,7 @@ train_pipeline = [
     dict(type='VideoRandomFlip', prob=0.5),
     dict(type='VideoRandomResize', scales=[96, 112, 128], max_size=160),
     dict(type='CheckValidFrames'),
-    dict(type='ExtractNounChunks'),
+    dict(type='ExtractNounChunks', method='pos_rule'),
     dict(type='LoadSubjectSpan'),
     dict(type='PackRVOSInputs'),
 ]

@@ -163,32 +163,59 @@ def noun_phrases(doc) -> List[Tuple[int, int]]:
     return sorted(spans)
 
 
+#: Ways of cutting a caption into subject candidates: ``'spacy'`` is
+#: spaCy's ``doc.noun_chunks`` (the official code's candidates),
+#: ``'pos_rule'`` the part-of-speech rule of :func:`noun_phrases`.
+NOUN_CHUNK_METHODS = ('spacy', 'pos_rule')
+
+
+def check_noun_chunk_method(method: str) -> str:
+    """Return ``method`` if it is one of :data:`NOUN_CHUNK_METHODS`.
+
+    Raises:
+        ValueError: An unknown method.
+    """
+    if method not in NOUN_CHUNK_METHODS:
+        raise ValueError(f'unknown noun-chunk method {method!r}; choose '
+                         f'one of {", ".join(NOUN_CHUNK_METHODS)}')
+    return method
+
+
 def extract_noun_chunks(text: str,
-                        spacy_model: Optional[str] = None
-                        ) -> List[Tuple[int, int]]:
+                        spacy_model: Optional[str] = None,
+                        method: str = 'spacy') -> List[Tuple[int, int]]:
     """Character spans of the noun phrases (subject candidates) of a
     caption.
 
-    The caption is parsed with spaCy and cut into noun phrases by
-    :func:`noun_phrases`. Spans are expressed in characters of ``text`` so
-    that they can be mapped onto any sub-word tokenizer with its offset
-    mapping. This replaces the official matching of spaCy token indices
-    against BERT pre-tokenizer word ids, which shifts or drops chunks
-    containing possessives, hyphens or contractions.
+    The caption is parsed with spaCy; its candidates are spaCy's
+    ``doc.noun_chunks`` (``method='spacy'``, as the official code) or the
+    phrases of :func:`noun_phrases` (``method='pos_rule'``, made for the
+    synthetic captions, on which the dependency parse often fails). Spans
+    are expressed in characters of ``text`` so that they can be mapped
+    onto any sub-word tokenizer with its offset mapping. This replaces the
+    official matching of spaCy token indices against BERT pre-tokenizer
+    word ids, which shifts or drops chunks containing possessives, hyphens
+    or contractions.
 
     Args:
         text (str): The caption.
         spacy_model (str, optional): spaCy pipeline name. Defaults to the
             module-level default (see :func:`set_spacy_model`).
+        method (str): ``'spacy'`` or ``'pos_rule'``. Defaults to
+            ``'spacy'``.
 
     Returns:
         list[tuple[int, int]]: ``[start, end)`` character spans in caption
         order. Empty if the caption has no noun phrase.
     """
+    check_noun_chunk_method(method)
     if not isinstance(text, str):
         raise ValueError(f'text must be a str, got {type(text).__name__}')
     if not text.strip():
         return []
     doc = get_spacy_model(spacy_model)(text)
+    if method == 'spacy':
+        return [(int(nc.start_char), int(nc.end_char))
+                for nc in doc.noun_chunks]
     return [(int(doc[s].idx), int(doc[e - 1].idx + len(doc[e - 1])))
             for s, e in noun_phrases(doc)]

@@ -6,14 +6,15 @@ from dmformer.utils import (extract_noun_chunks, get_spacy_model,
 from dmformer.utils.noun_chunks import DEFAULT_SPACY_MODEL
 
 
-def test_extract_noun_chunks_char_spans():
+@pytest.mark.parametrize('method', ['spacy', 'pos_rule'])
+def test_extract_noun_chunks_char_spans(method):
     text = "the man's dog is running on the grass"
-    spans = extract_noun_chunks(text)
+    spans = extract_noun_chunks(text, method=method)
     assert spans == [(0, 13), (28, 37)]
     assert [text[s:e] for s, e in spans] == ["the man's dog", 'the grass']
 
     text = "a black-and-white cat sitting next to a woman's bag"
-    spans = extract_noun_chunks(text)
+    spans = extract_noun_chunks(text, method=method)
     assert [text[s:e] for s, e in spans] == [
         'a black-and-white cat', "a woman's bag"
     ]
@@ -39,8 +40,9 @@ def test_extract_noun_chunks_char_spans():
     # a phrase that spaCy splits in two is kept whole
     ('the green striped square', ['the green striped square']),
 ])
-def test_extract_noun_chunks_caption_fragments(text, phrases):
-    assert [text[s:e] for s, e in extract_noun_chunks(text)] == phrases
+def test_pos_rule_on_caption_fragments(text, phrases):
+    spans = extract_noun_chunks(text, method='pos_rule')
+    assert [text[s:e] for s, e in spans] == phrases
 
 
 @pytest.mark.parametrize('text, phrases', [
@@ -51,15 +53,19 @@ def test_extract_noun_chunks_caption_fragments(text, phrases):
     ('it is a bird flying in the sky', ['it', 'a bird', 'the sky']),
     ('people', ['people']),
 ])
-def test_extract_noun_chunks_keeps_well_parsed_phrases(text, phrases):
-    assert [text[s:e] for s, e in extract_noun_chunks(text)] == phrases
+def test_pos_rule_keeps_well_parsed_phrases(text, phrases):
+    spans = extract_noun_chunks(text, method='pos_rule')
+    assert [text[s:e] for s, e in spans] == phrases
 
 
-def test_extract_noun_chunks_edge_cases():
-    assert extract_noun_chunks('running fast') == []
-    assert extract_noun_chunks('   ') == []
+@pytest.mark.parametrize('method', ['spacy', 'pos_rule'])
+def test_extract_noun_chunks_edge_cases(method):
+    assert extract_noun_chunks('running fast', method=method) == []
+    assert extract_noun_chunks('   ', method=method) == []
     with pytest.raises(ValueError, match='text must be a str'):
-        extract_noun_chunks(None)
+        extract_noun_chunks(None, method=method)
+    with pytest.raises(ValueError, match="unknown noun-chunk method 'x'"):
+        extract_noun_chunks('a cat', method='x')
 
 
 def test_spacy_model_cache_and_errors():
@@ -76,3 +82,17 @@ def test_spacy_model_cache_and_errors():
         assert extract_noun_chunks('a cat', DEFAULT_SPACY_MODEL) == [(0, 5)]
     finally:
         set_spacy_model(DEFAULT_SPACY_MODEL)
+
+
+@pytest.mark.parametrize('text, phrases', [
+    # captions where the part-of-speech rule and spaCy's chunks differ
+    ('a deer following behind two other deer', ['a deer', 'two other deer']),
+    ('a white mouse with pink ears', ['a white mouse', 'pink ears']),
+    ('a puppy dog on the left drinking milk',
+     ['a puppy dog', 'the left drinking milk']),
+])
+def test_spacy_method_is_spacys_noun_chunks(text, phrases):
+    spans = extract_noun_chunks(text, method='spacy')
+    doc = get_spacy_model()(text)
+    assert spans == [(nc.start_char, nc.end_char) for nc in doc.noun_chunks]
+    assert [text[s:e] for s, e in spans] == phrases

@@ -19,7 +19,9 @@ train_pipeline = [
     dict(type='VideoRandomFlip', prob=0.5),
     dict(type='VideoRandomResize', scales=[96, 112, 128], max_size=160),
     dict(type='CheckValidFrames'),
-    dict(type='ExtractNounChunks'),
+    # subject candidates by the part-of-speech rule: spaCy's noun_chunks
+    # (the paper configs') lose the subject of many synthetic captions
+    dict(type='ExtractNounChunks', method='pos_rule'),
     # exact subject spans written by the generator (subject_labels.json)
     dict(type='LoadSubjectSpan'),
     dict(type='PackRVOSInputs'),
@@ -29,7 +31,7 @@ test_pipeline = [
     dict(type='LoadRVOSFrames'),
     dict(type='VideoRandomResize', scales=[112], max_size=None),
     dict(type='LoadRVOSAnnotations', skip_unannotated=True),
-    dict(type='ExtractNounChunks'),
+    dict(type='ExtractNounChunks', method='pos_rule'),
     dict(type='PackRVOSInputs'),
 ]
 

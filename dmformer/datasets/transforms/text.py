@@ -97,10 +97,18 @@ class ExtractNounChunks(BaseTransform):
     Args:
         spacy_model (str, optional): spaCy pipeline name. None uses the
             default of :mod:`dmformer.utils.noun_chunks`. Defaults to None.
+        method (str): ``'spacy'``: spaCy's ``doc.noun_chunks``, the
+            official candidates; ``'pos_rule'``: the part-of-speech rule of
+            :func:`dmformer.utils.noun_chunks.noun_phrases`, made for the
+            synthetic captions. Defaults to ``'spacy'``.
     """
 
-    def __init__(self, spacy_model: Optional[str] = None) -> None:
+    def __init__(self,
+                 spacy_model: Optional[str] = None,
+                 method: str = 'spacy') -> None:
+        from dmformer.utils.noun_chunks import check_noun_chunk_method
         self.spacy_model = spacy_model
+        self.method = check_noun_chunk_method(method)
 
     def transform(self, results: dict) -> dict:
         """Add ``noun_chunks``.
@@ -112,9 +120,11 @@ class ExtractNounChunks(BaseTransform):
             dict: ``results`` with ``noun_chunks``.
         """
         from dmformer.utils.noun_chunks import extract_noun_chunks
-        chunks = extract_noun_chunks(results['text'], self.spacy_model)
+        chunks = extract_noun_chunks(
+            results['text'], self.spacy_model, method=self.method)
         results['noun_chunks'] = [(int(s), int(e)) for s, e in chunks]
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(spacy_model={self.spacy_model!r})'
+        return (f'{self.__class__.__name__}(spacy_model='
+                f'{self.spacy_model!r}, method={self.method!r})')

@@ -35,11 +35,16 @@ def test_extract_noun_chunks_model_and_repr(monkeypatch):
     import dmformer.utils.noun_chunks as noun_chunks
     calls = []
 
-    def fake(text, spacy_model=None):
-        calls.append(spacy_model)
+    def fake(text, spacy_model=None, method='spacy'):
+        calls.append((spacy_model, method))
         return [(0, 1)]
 
     monkeypatch.setattr(noun_chunks, 'extract_noun_chunks', fake)
     out = ExtractNounChunks(spacy_model='my_model').transform(dict(text='x'))
-    assert out['noun_chunks'] == [(0, 1)] and calls == ['my_model']
-    assert repr(ExtractNounChunks()) == 'ExtractNounChunks(spacy_model=None)'
+    assert out['noun_chunks'] == [(0, 1)]
+    ExtractNounChunks(method='pos_rule').transform(dict(text='x'))
+    assert calls == [('my_model', 'spacy'), (None, 'pos_rule')]
+    assert repr(ExtractNounChunks()) == (
+        "ExtractNounChunks(spacy_model=None, method='spacy')")
+    with pytest.raises(ValueError, match='unknown noun-chunk method'):
+        ExtractNounChunks(method='chunks')
