@@ -28,10 +28,13 @@ val_cfg = None
 val_evaluator = None
 train_cfg = dict(val_interval=1000)
 
-# Codalab-style submission: Annotations/<video>/<exp_id>/<frame>.png zipped;
-# J&F are also printed when valid/Annotations is present (local scoring).
+# Codalab-style submission: Annotations/<video>/<exp_id>/<frame>.png zipped,
+# one PNG per listed frame of the 202 valid videos (valid minus the test
+# videos); J&F are also printed when valid/Annotations is present.
 test_evaluator = dict(
     type='RefYTVOSSubmissionMetric',
     outfile_prefix=(
         'work_dirs/dmformer_swin-t_4xb1-6e_ref-ytvos/ref-ytvos-valid'),
-    meta_file=data_root + 'meta_expressions/valid/meta_expressions.json')
+    meta_file=data_root + 'meta_expressions/valid/meta_expressions.json',
+    exclude_meta_file=data_root +
+    'meta_expressions/test/meta_expressions.json')

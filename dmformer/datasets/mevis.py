@@ -28,18 +28,26 @@ class MeViSDataset(BaseRVOSDataset):
 
     An expression of ``meta_expressions.json`` is ``{"exp": str, "obj_id":
     [int, ...], "anno_id": [int, ...]}``: it refers to **all** the listed
-    objects (parallel lists). ``mask_dict.json`` maps ``str(anno_id)`` to
-    one COCO RLE (or ``null``, object absent) per frame of the video, in
-    sorted frame order. The target of an expression is the **union** of its
-    objects' masks (the MeViS protocol for models with one output per
-    expression), loaded by
-    :class:`~dmformer.datasets.transforms.LoadMeViSAnnotations`; frames
-    where none of its objects is visible have an empty target.
+    objects (parallel lists), or to none when both lists are empty (a
+    no-target expression, e.g. "the bird flying away" in a video without
+    one). ``mask_dict.json`` maps ``str(anno_id)`` to one COCO RLE (or
+    ``null``, object absent) per frame of the video, in sorted frame
+    order. The target of an expression is the **union** of its objects'
+    masks (the MeViS protocol for models with one output per expression),
+    loaded by :class:`~dmformer.datasets.transforms.LoadMeViSAnnotations`;
+    frames where none of its objects is visible have an empty target, and
+    a no-target expression has an empty target in every frame (scored
+    against it like the organisers' script, whose sum over zero
+    ``anno_id`` is an empty mask). In training, a clip without any target
+    pixel is dropped by ``CheckValidFrames`` and another sample drawn, so
+    no-target expressions give no training clip, as in the official MeViS
+    training code, which draws another sample when no frame is valid.
 
     Data infos are those of :class:`BaseRVOSDataset` with ``obj_id=-1``
-    plus ``obj_ids`` (list[int]), ``anno_ids`` (list[str]) and
-    ``mask_file`` (str, or None for a split without ground truth). Frame
-    sampling, augmentation and packing are the Ref-YouTube-VOS ones.
+    plus ``obj_ids`` (list[int]), ``anno_ids`` (list[str], empty for a
+    no-target expression) and ``mask_file`` (str, or None for a split
+    without ground truth). Frame sampling, augmentation and packing are the
+    Ref-YouTube-VOS ones.
 
     Splits (``split`` fills the defaults; explicit arguments win):
 
@@ -48,10 +56,10 @@ class MeViSDataset(BaseRVOSDataset):
       locally.
     - ``'valid'``: the evaluation-server split, all frames, no masks.
 
-    When a mask file is used, every expression must list at least one
-    object, its ``obj_id`` and ``anno_id`` lists must have equal lengths,
-    and every ``anno_id`` must be in the mask file with one entry per frame
-    of the video; violations raise a ``ValueError`` naming the video, the
+    When a mask file is used, every expression must have ``obj_id`` and
+    ``anno_id`` lists (empty for no target) of equal lengths, and every
+    ``anno_id`` must be in the mask file with one entry per frame of the
+    video; violations raise a ``ValueError`` naming the video, the
     expression and the file. Use ``tools/dataset_converters/check_mevis.py``
     to check a downloaded folder completely (frames, RLE sizes).
 
@@ -104,10 +112,13 @@ class MeViSDataset(BaseRVOSDataset):
             self._tracks = None  # the parsed file stays in the process cache
         num_multi = len({(d['video_id'], d['exp_id'])
                          for d in data_list if len(d['obj_ids']) > 1})
+        no_target = len({(d['video_id'], d['exp_id'])
+                         for d in data_list
+                         if self._mask_path is not None and not d['anno_ids']})
         MMLogger.get_current_instance().info(
             f'{self.__class__.__name__} ({self.split}): {num_multi} '
-            'expressions refer to several objects; ground truth '
-            f'{self._mask_path!r}.')
+            f'expressions refer to several objects, {no_target} to none; '
+            f'ground truth {self._mask_path!r}.')
         return data_list
 
     def parse_referent(self, raw_data_info: dict, where: str) -> dict:
@@ -128,9 +139,11 @@ class MeViSDataset(BaseRVOSDataset):
         obj_ids = self._id_list(exp, 'obj_id', where)
         anno_ids = self._id_list(exp, 'anno_id', where)
         if self._tracks is not None:
-            problems = referent_problems(obj_ids, anno_ids, self._tracks,
-                                         len(raw_data_info['frame_ids']),
-                                         self._mask_path)
+            problems = referent_problems(
+                obj_ids if exp.get('obj_id') is not None else None,
+                anno_ids if exp.get('anno_id') is not None else None,
+                self._tracks, len(raw_data_info['frame_ids']),
+                self._mask_path)
             if problems:
                 raise ValueError(
                     f'{where} of {self.ann_file!r}: {problems[0]}.')
@@ -187,8 +200,8 @@ def check_mevis_split(data_root: str,
 
     Returns:
         dict: ``stats`` (videos, frames, expressions, multi_object,
-        anno_ids, with_masks) and ``problems`` (list of one-line messages
-        naming the video, expression and file).
+        no_target, anno_ids, with_masks) and ``problems`` (list of one-line
+        messages naming the video, expression and file).
     """
     split_dir = osp.join(data_root, split)
     ann_file = osp.join(split_dir, 'meta_expressions.json')
@@ -198,6 +211,7 @@ def check_mevis_split(data_root: str,
         frames=0,
         expressions=0,
         multi_object=0,
+        no_target=0,
         anno_ids=0,
         with_masks=osp.isfile(mask_file))
     problems: List[str] = []
@@ -254,6 +268,9 @@ def check_mevis_split(data_root: str,
                 continue
             if len(exp.get('obj_id') or []) > 1:
                 stats['multi_object'] += 1
+            if stats['with_masks'] and exp.get('obj_id') == [] and \
+                    exp.get('anno_id') == []:
+                stats['no_target'] += 1
             if stats['with_masks']:
                 problems += _check_expression_masks(exp, where, tracks,
                                                     len(frames), size,
@@ -261,18 +278,21 @@ def check_mevis_split(data_root: str,
     return dict(stats=stats, problems=problems)
 
 
-def referent_problems(obj_ids: Sequence, anno_ids: Sequence, tracks: dict,
+def referent_problems(obj_ids: Optional[Sequence],
+                      anno_ids: Optional[Sequence], tracks: dict,
                       num_frames: int, mask_file: str) -> List[str]:
     """What is wrong with the objects of a MeViS expression, as messages
-    (empty if nothing): an empty or missing list, ``obj_id`` and
-    ``anno_id`` lists of different lengths, an ``anno_id`` that is not in
-    ``mask_dict.json`` or whose track does not have one entry per frame.
-    :class:`MeViSDataset` raises the first; :func:`check_mevis_split` lists
-    them all.
+    (empty if nothing): a missing list, ``obj_id`` and ``anno_id`` lists of
+    different lengths, an ``anno_id`` that is not in ``mask_dict.json`` or
+    whose track does not have one entry per frame. Two empty lists are a
+    no-target expression, not a problem. :class:`MeViSDataset` raises the
+    first; :func:`check_mevis_split` lists them all.
 
     Args:
-        obj_ids (Sequence): The expression's ``obj_id`` list.
-        anno_ids (Sequence): Its ``anno_id`` list.
+        obj_ids (Sequence, optional): The expression's ``obj_id`` list
+            (None when the expression has none).
+        anno_ids (Sequence, optional): Its ``anno_id`` list (None when
+            absent).
         tracks (dict): The parsed ``mask_dict.json``.
         num_frames (int): Frames of the video.
         mask_file (str): Path of ``mask_dict.json`` (for the messages).
@@ -280,9 +300,10 @@ def referent_problems(obj_ids: Sequence, anno_ids: Sequence, tracks: dict,
     Returns:
         list[str]: One message per problem.
     """
-    if not obj_ids or not anno_ids:
-        return ['empty or missing obj_id / anno_id list: it refers to no '
-                'object; every MeViS expression has at least one']
+    if obj_ids is None or anno_ids is None:
+        return ['missing obj_id / anno_id list: every MeViS expression with '
+                'ground truth has both (empty lists for an expression that '
+                'refers to no object)']
     if len(obj_ids) != len(anno_ids):
         return [f'lists {len(obj_ids)} obj_id and {len(anno_ids)} anno_id; '
                 'the lists must be parallel']
@@ -305,13 +326,14 @@ def _check_expression_masks(exp: dict, where: str, tracks: dict,
     """Problems of one expression's objects in ``mask_dict.json``: those of
     :func:`referent_problems`, then RLEs of another size than the frames
     (or, with ``decode``, that do not decode)."""
-    obj_ids, anno_ids = exp.get('obj_id') or [], exp.get('anno_id') or []
+    obj_ids, anno_ids = exp.get('obj_id'), exp.get('anno_id')
     problems = [
         f'{where}: {p}'
         for p in referent_problems(obj_ids, anno_ids, tracks, num_frames,
                                    mask_file)
     ]
-    if not anno_ids or len(obj_ids) != len(anno_ids) or size is None:
+    if not obj_ids or not anno_ids or len(obj_ids) != len(anno_ids) or \
+            size is None:
         return problems
     for anno_id in anno_ids:
         for k, rle in enumerate(tracks.get(str(anno_id)) or []):

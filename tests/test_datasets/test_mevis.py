@@ -145,6 +145,56 @@ def test_valid_split_has_no_ground_truth(tmp_path):
     assert len(sample.frame_ids) == NUM_FRAMES
 
 
+def test_no_target_expression(tmp_path):
+    """An expression of no object (empty lists) has an empty target in
+    every frame; in training its clips have no valid frame and
+    CheckValidFrames asks for another sample."""
+    expressions = {
+        '0': dict(exp='the box moving right', obj_id=[0], anno_id=[10]),
+        '1': dict(exp='the cat', obj_id=[], anno_id=[]),
+    }
+    write_mevis_split(str(tmp_path), 'valid_u', expressions=expressions)
+    ds = build(str(tmp_path), 'valid_u')
+    assert len(ds) == 2
+    info = ds.get_data_info(1)
+    assert info['obj_ids'] == [] and info['anno_ids'] == []
+    gt = ds[1]['data_samples'].gt_instances
+    assert gt.masks.shape == (NUM_FRAMES, H, W)
+    assert not gt.masks.any() and not gt.valid.any()
+    assert not gt.bboxes.any()
+    write_mevis_split(str(tmp_path), 'train', expressions=expressions)
+    train = build(str(tmp_path), 'train', pipeline=[], anchor_stride=4)
+    pipeline = Compose([
+        dict(type='RVOSFrameSample', num_frames=2, max_skip=1, mode='train'),
+        dict(type='LoadRVOSFrames'),
+        dict(type='LoadMeViSAnnotations'),
+        dict(type='CheckValidFrames'),
+    ])
+    assert pipeline(train.get_data_info(1)) is None
+    assert pipeline(train.get_data_info(0)) is not None
+
+
+def test_load_mevis_annotations_needs_anno_ids(tmp_path):
+    split_dir = write_mevis_split(str(tmp_path), 'valid_u')
+    transform = loading.LoadMeViSAnnotations()
+    results = dict(
+        video_id='vid0',
+        exp_id='0',
+        mask_file=osp.join(split_dir, 'mask_dict.json'),
+        frame_idx=[0],
+        frame_id=[frame_name(0)],
+        ori_shape=[(H, W)])
+    with pytest.raises(ValueError,
+                       match="Expression '0' of video 'vid0' has no "
+                       "'anno_ids'"):
+        transform(dict(results))
+    with pytest.raises(ValueError, match='the split has no mask_dict.json'):
+        transform(dict(results, mask_file=None))
+    out = transform(dict(results, anno_ids=[]))
+    assert out['gt_valid'] == [False]
+    assert out['gt_masks'][0].masks.shape == (1, H, W)
+
+
 def test_train_pipeline_unions(tmp_path):
     write_mevis_split(str(tmp_path), 'train')
     pipeline = Compose([
@@ -169,11 +219,17 @@ def test_train_pipeline_unions(tmp_path):
     }, "video 'vid0', expression '0' .*anno_id 99 is not in mask file "
      '.*mask_dict.json'),
     ({
-        '0': dict(exp='the box', obj_id=[], anno_id=[])
-    }, "video 'vid0', expression '0' .*refers to no object"),
+        '0': dict(exp='the box')
+    }, "video 'vid0', expression '0' .*missing obj_id / anno_id list"),
+    ({
+        '0': dict(exp='the box', obj_id=[0], anno_id=None)
+    }, 'missing obj_id / anno_id list'),
     ({
         '0': dict(exp='the box', obj_id=[0, 1], anno_id=[10])
     }, 'lists 2 obj_id and 1 anno_id'),
+    ({
+        '0': dict(exp='the box', obj_id=[0], anno_id=[])
+    }, 'lists 1 obj_id and 0 anno_id'),
     ({
         '0': dict(exp='the box', obj_id=['a'], anno_id=[10])
     }, 'obj_id must be a list of integers'),
@@ -255,6 +311,7 @@ def test_check_mevis_split_clean(tmp_path):
         frames=NUM_FRAMES,
         expressions=3,
         multi_object=1,
+        no_target=0,
         anno_ids=3,
         with_masks=True)
     report = check_mevis_split(str(tmp_path), 'valid')
@@ -270,7 +327,8 @@ def test_check_mevis_split_problems(tmp_path):
         '0': dict(exp='the box', obj_id=[0], anno_id=[10]),
         '1': dict(exp='the other box', obj_id=[1], anno_id=[11]),
         '2': dict(exp='a third box', obj_id=[2], anno_id=[12]),
-        '3': dict(exp='no object', obj_id=[], anno_id=[]),
+        '3': dict(exp='no object lists', obj_id=[0]),
+        '4': dict(exp='no object', obj_id=[], anno_id=[]),
     }
     split_dir = write_mevis_split(
         str(tmp_path), 'train', expressions=expressions, tracks=tracks)
@@ -283,7 +341,8 @@ def test_check_mevis_split_problems(tmp_path):
     assert "expression '0': anno_id 10, frame 0: RLE size [20, 32]" in text
     assert "expression '1': anno_id 11 has 5 masks" in text
     assert "expression '2': anno_id 12 is not in" in text
-    assert "expression '3': empty or missing obj_id" in text
+    assert "expression '3': missing obj_id / anno_id list" in text
+    assert "expression '4'" not in text  # refers to no object: fine
 
 
 def test_check_mevis_cli(tmp_path, capsys):
@@ -294,7 +353,7 @@ def test_check_mevis_cli(tmp_path, capsys):
     assert tool.main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert 'valid_u: 1 videos, 4 frames, 3 expressions (1 refer to several ' \
-        'objects), 3 object tracks, with masks: 0 problem(s)' in out
+        'objects, 0 to none), 3 object tracks, with masks: 0 problem(s)' in out
     assert out.strip().endswith('OK')
     os.remove(osp.join(str(tmp_path), 'valid_u', 'mask_dict.json'))
     loading._MASK_DICTS.clear()

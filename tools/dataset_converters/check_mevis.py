@@ -2,12 +2,13 @@
 """Check a downloaded MeViS folder before training on it.
 
 Reports, per split, the numbers of videos, frames, expressions (and how
-many refer to several objects) and every problem found: a listed frame
-that is missing or unreadable, an expression without text or objects, an
-``anno_id`` missing from ``mask_dict.json``, a mask track whose length
-differs from the video's frame count, an RLE of another size than the
-frames (``--decode``: or one that does not decode). Exits with status 1 if
-there is any problem.
+many refer to several objects or to none) and every problem found: a
+listed frame that is missing or unreadable, an expression without text or
+without ``obj_id`` / ``anno_id`` lists (empty lists are an expression that
+refers to no object), an ``anno_id`` missing from ``mask_dict.json``, a
+mask track whose length differs from the video's frame count, an RLE of
+another size than the frames (``--decode``: or one that does not decode).
+Exits with status 1 if there is any problem.
 
 Example:
     python tools/dataset_converters/check_mevis.py data/mevis
@@ -60,7 +61,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         masks = 'with masks' if s['with_masks'] else 'no mask_dict.json'
         print(f"{split}: {s['videos']} videos, {s['frames']} frames, "
               f"{s['expressions']} expressions ({s['multi_object']} refer to "
-              f"several objects), {s['anno_ids']} object tracks, {masks}: "
+              f"several objects, {s['no_target']} to none), "
+              f"{s['anno_ids']} object tracks, {masks}: "
               f'{len(problems)} problem(s)')
         for line in problems[:args.max_problems]:
             print(f'  {line}')

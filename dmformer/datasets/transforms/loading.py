@@ -575,13 +575,14 @@ class LoadMeViSAnnotations(BaseTransform):
     expression's ``anno_ids`` are read from the split's ``mask_dict.json``
     (:func:`load_mask_dict`) and OR-ed; ``null`` entries (object absent)
     add nothing, so a frame where all the objects are absent has an empty
-    mask. The output is the one-instance format of
-    :class:`LoadRVOSAnnotations`, so everything downstream is shared with
-    Ref-YouTube-VOS.
+    mask, and an expression that refers to no object (empty ``anno_ids``
+    in a split with a mask file) has an empty mask in every frame. The
+    output is the one-instance format of :class:`LoadRVOSAnnotations`, so
+    everything downstream is shared with Ref-YouTube-VOS.
 
     Required Keys:
 
-    - mask_file (str or None), anno_ids (list[str])
+    - mask_file (str or None), anno_ids (list[str], empty for no target)
     - frame_idx (list[int]): indices into the video's sorted frames.
     - ori_shape (list[tuple[int, int]]): frame sizes (RLEs must match).
     - video_id, exp_id, frame_id (for error messages)
@@ -601,10 +602,11 @@ class LoadMeViSAnnotations(BaseTransform):
             Defaults to None.
 
     Raises:
-        ValueError: No mask file (unless ``skip_unannotated``), an anno id
-            missing from the mask file, a track shorter than the video, or
-            an RLE whose size differs from its frame; the message names the
-            video, expression, frame and file.
+        ValueError: No mask file (unless ``skip_unannotated``), no
+            ``anno_ids`` key, an anno id missing from the mask file, a
+            track shorter than the video, or an RLE whose size differs from
+            its frame; the message names the video, expression, frame and
+            file.
     """
 
     def __init__(self,
@@ -646,16 +648,19 @@ class LoadMeViSAnnotations(BaseTransform):
         video_id = results.get('video_id', '?')
         exp_id = results.get('exp_id', '?')
         mask_file = results.get('mask_file')
-        anno_ids = results.get('anno_ids') or []
-        if mask_file is None or not anno_ids:
+        if mask_file is None:
             if self.skip_unannotated:
                 return results
-            reason = 'the split has no mask_dict.json' if mask_file is None \
-                else 'it lists no anno_id'
             raise ValueError(
                 f'Expression {exp_id!r} of video {video_id!r} has no ground '
-                f'truth ({reason}), so LoadMeViSAnnotations cannot be used '
-                'on it.')
+                'truth (the split has no mask_dict.json), so '
+                'LoadMeViSAnnotations cannot be used on it.')
+        anno_ids = results.get('anno_ids')
+        if anno_ids is None:
+            raise ValueError(
+                f'Expression {exp_id!r} of video {video_id!r} has no '
+                f"'anno_ids' (the objects of mask file {mask_file!r} it "
+                'refers to; MeViSDataset sets them).')
         tracks = load_mask_dict(mask_file, self.backend_args)
         indices = _require_frame_list(results, 'frame_idx',
                                       'LoadMeViSAnnotations')

@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dmformer.evaluation.metrics import (RefYTVOSSubmissionMetric,
+from dmformer.evaluation.metrics import (MeViSSubmissionMetric,
+                                         RefYTVOSSubmissionMetric,
                                          zip_folder_atomic)
 from dmformer.registry import METRICS
 
@@ -172,3 +173,147 @@ def test_bad_input(tmp_path):
     with pytest.raises(ValueError, match='video v exp 7.*frame_ids'):
         metric.process({}, [_sample('v', '7', ['0', '1'])
                             | dict(frame_ids=['0'])])
+
+
+def _write_meta(path, videos):
+    """A meta_expressions.json of {video: (frames, exp_ids)}."""
+    path.write_text(
+        json.dumps(
+            dict(videos={
+                v: dict(
+                    frames=frames,
+                    expressions={e: dict(exp='a cat')
+                                 for e in exp_ids})
+                for v, (frames, exp_ids) in videos.items()
+            })))
+    return str(path)
+
+
+@pytest.fixture
+def valid_and_test(tmp_path):
+    """Ref-YouTube-VOS-like meta files: the valid file lists the valid
+    videos 'a' and 'c' and the test video 'b', the test file 'b'."""
+    valid = _write_meta(
+        tmp_path / 'valid.json', {
+            'a': (['00005', '00010'], ['0', '1']),
+            'b': (['00000', '00005'], ['0']),
+            'c': (['00020'], ['0'])
+        })
+    test = _write_meta(tmp_path / 'test.json',
+                       {'b': (['00000', '00005'], ['0'])})
+    return valid, test
+
+
+def test_exclude_meta_file(tmp_path, valid_and_test):
+    valid, test = valid_and_test
+    out = tmp_path / 'out'
+    metric = METRICS.build(
+        dict(
+            type='RefYTVOSSubmissionMetric',
+            outfile_prefix=str(out),
+            meta_file=valid,
+            exclude_meta_file=test))
+    assert sorted(metric.expected) == ['a', 'c']
+    assert metric.excluded_videos == {'b'}
+    metric.process({}, [
+        _sample('a', '0', ['00005', '00010']),
+        _sample('a', '1', ['00005', '00010']),
+        _sample('c', '0', ['00020'])
+    ])
+    assert metric.evaluate(3) == {'ref_ytvos/num_expressions': 3}
+    with zipfile.ZipFile(str(out / 'submission.zip')) as zf:
+        names = sorted(zf.namelist())
+    assert names == [
+        'Annotations/a/0/00005.png', 'Annotations/a/0/00010.png',
+        'Annotations/a/1/00005.png', 'Annotations/a/1/00010.png',
+        'Annotations/c/0/00020.png'
+    ]
+
+
+def test_exclude_meta_file_completeness(tmp_path, valid_and_test):
+    valid, test = valid_and_test
+    metric = RefYTVOSSubmissionMetric(
+        outfile_prefix=str(tmp_path / 'out'),
+        meta_file=valid,
+        exclude_meta_file=test)
+    metric.process({}, [_sample('a', '0', ['00005', '00010'])])
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'submission incomplete: 3 PNGs of .*valid\.json minus '
+            r'.*test\.json missing, e.g. .*a/1/00005\.png'):
+        metric.evaluate(1)
+    assert not osp.exists(str(tmp_path / 'out' / 'submission.zip'))
+
+
+def test_samples_outside_the_submission_are_refused(tmp_path,
+                                                    valid_and_test):
+    valid, test = valid_and_test
+    out = tmp_path / 'out'
+    metric = RefYTVOSSubmissionMetric(
+        outfile_prefix=str(out), meta_file=valid, exclude_meta_file=test)
+    # a test video: nothing of it is written
+    with pytest.raises(
+            ValueError,
+            match=r'video b exp 0: video b is listed in exclude_meta_file '
+            r'.*test\.json \(a test video'):
+        metric.process({}, [_sample('b', '0', ['00000', '00005'])])
+    assert not (out / 'Annotations' / 'b').exists()
+    with pytest.raises(ValueError,
+                       match=r'video z is not in meta_file .*valid\.json'):
+        metric.process({}, [_sample('z', '0', ['00000'])])
+    with pytest.raises(ValueError,
+                       match='expression 7 is not listed for video a'):
+        metric.process({}, [_sample('a', '7', ['00005'])])
+    with pytest.raises(ValueError,
+                       match=r"frames \['00000'\] are not listed for video "
+                       'a'):
+        metric.process({}, [_sample('a', '0', ['00000', '00005'])])
+    assert metric.results == []
+    # without the exclusion, 'b' belongs to the submission
+    metric = RefYTVOSSubmissionMetric(
+        outfile_prefix=str(tmp_path / 'all'), meta_file=valid)
+    metric.process({}, [_sample('b', '0', ['00000', '00005'])])
+    assert len(metric.results) == 1
+
+
+def test_meta_file_errors(tmp_path, valid_and_test):
+    valid, test = valid_and_test
+    with pytest.raises(ValueError, match='exclude_meta_file .* needs the '
+                       'meta_file'):
+        RefYTVOSSubmissionMetric(
+            outfile_prefix=str(tmp_path), exclude_meta_file=test)
+    with pytest.raises(FileNotFoundError,
+                       match='exclude_meta_file not found: .*nowhere'):
+        RefYTVOSSubmissionMetric(
+            outfile_prefix=str(tmp_path),
+            meta_file=valid,
+            exclude_meta_file=str(tmp_path / 'nowhere.json'))
+    bad = tmp_path / 'bad.json'
+    bad.write_text(json.dumps(dict(videos=dict(v=dict(frames=['0'])))))
+    with pytest.raises(ValueError,
+                       match=r'meta_file .*bad\.json: not a '
+                       'meta_expressions.json'):
+        RefYTVOSSubmissionMetric(
+            outfile_prefix=str(tmp_path), meta_file=str(bad))
+
+
+def test_mevis_zip_root_is_the_video_folders(tmp_path):
+    meta = _write_meta(tmp_path / 'meta.json', {
+        'v1': (['00000', '00001'], ['0']),
+        'v2': (['00000'], ['0', '1'])
+    })
+    out = tmp_path / 'out'
+    metric = MeViSSubmissionMetric(outfile_prefix=str(out), meta_file=meta)
+    metric.process({}, [
+        _sample('v1', '0', ['00000', '00001']),
+        _sample('v2', '0', ['00000']),
+        _sample('v2', '1', ['00000'])
+    ])
+    assert metric.evaluate(3) == {'mevis/num_expressions': 3}
+    # the organisers' sample_submission_valid.zip layout
+    with zipfile.ZipFile(str(out / 'submission.zip')) as zf:
+        names = sorted(zf.namelist())
+    assert names == [
+        'v1/0/00000.png', 'v1/0/00001.png', 'v2/0/00000.png', 'v2/1/00000.png'
+    ]
+    assert osp.isfile(str(out / 'Annotations' / 'v2' / '1' / '00000.png'))
