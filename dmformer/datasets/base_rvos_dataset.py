@@ -60,7 +60,10 @@ class BaseRVOSDataset(BaseDataset):
             empty).
         meta_file (str, optional): ``meta.json``; when given, every video of
             ``ann_file`` must be in it and every ``obj_id`` must be one of
-            its objects. Defaults to None.
+            its objects. Outside ``test_mode``, expressions whose object has
+            an empty ``"frames"`` list there (it appears in no mask) are
+            left out, with one warning giving their count. Defaults to
+            None.
         exclude_ann_file (str, optional): A second ``meta_expressions.json``
             whose videos are removed (Ref-YouTube-VOS valid = valid - test).
             Defaults to None.
@@ -267,6 +270,7 @@ class BaseRVOSDataset(BaseDataset):
         data_list: List[dict] = []
         kept_videos: List[str] = []
         num_labelled = num_exps = 0
+        never_visible: List[Tuple[str, str]] = []
         for video_id in sorted(videos):
             if video_id in excluded:
                 continue
@@ -313,6 +317,10 @@ class BaseRVOSDataset(BaseDataset):
                         ann_dir=ann_dir,
                         objects=objects,
                         subject_span=labels.get(video_id, {}).get(exp_id)))
+                if not self.test_mode and self._never_visible(
+                        objects, info['obj_id']):
+                    never_visible.append((video_id, exp_id))
+                    continue
                 num_labelled += info['subject_span'] is not None
                 num_exps += 1
                 video_infos.append(info)
@@ -346,6 +354,14 @@ class BaseRVOSDataset(BaseDataset):
                 f'{self.__class__.__name__}: expected '
                 f'{self.expected_num_videos} videos in {source}, found '
                 f'{len(kept_videos)}.')
+        if never_visible:
+            video_id, exp_id = never_visible[0]
+            logger.warning(
+                f'{self.__class__.__name__}: {len(never_visible)} '
+                'expressions refer to an object that appears in no frame of '
+                f'its video (an empty "frames" list in {meta_path!r}, e.g. '
+                f'video {video_id!r}, expression {exp_id!r}); they are left '
+                'out of training, as the official loader does.')
         if label_path is None:
             logger.info(f'{self.__class__.__name__}: no subject label file; '
                         'subject labels use the parser fallback (first noun '
@@ -360,6 +376,15 @@ class BaseRVOSDataset(BaseDataset):
                     f'{num_exps} expressions, {len(data_list)} samples '
                     f'({self.sample_mode} mode).')
         return data_list
+
+    @staticmethod
+    def _never_visible(objects: Optional[dict], obj_id: int) -> bool:
+        """Whether ``meta_file`` says the object is in no frame: its entry
+        has a ``"frames"`` list (as the Ref-YouTube-VOS ``meta.json``) and
+        that list is empty."""
+        obj = objects.get(str(obj_id)) if objects is not None else None
+        frames = obj.get('frames') if isinstance(obj, dict) else None
+        return isinstance(frames, list) and not frames
 
     def parse_data_info(self, raw_data_info: dict) -> dict:
         """Parse one expression of one video into a video-level data info.

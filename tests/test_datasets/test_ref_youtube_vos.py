@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import json
+import logging
 import os
 import os.path as osp
 
@@ -273,7 +274,8 @@ def test_error_missing_files(tmp_path):
 
 
 def test_error_object_absent_from_every_mask(root):
-    # object 3 is declared in meta.json but drawn in no mask of vidB
+    # object 3 is declared in meta.json but drawn in no mask of vidB: an
+    # error where absent objects are not skipped (evaluation pipelines)
     meta_path = osp.join(root, 'train/meta.json')
     with open(meta_path) as f:
         meta = json.load(f)
@@ -281,7 +283,9 @@ def test_error_object_absent_from_every_mask(root):
     write_json(meta_path, meta)
     _rewrite_expressions(
         root, lambda v: v['vidB']['expressions']['0'].update(obj_id='3'))
-    dataset = build(root)
+    pipeline = [dict(t) for t in TRAIN_PIPELINE]
+    pipeline[2] = dict(type='LoadRVOSAnnotations', skip_absent_object=False)
+    dataset = build(root, pipeline=pipeline)
     with pytest.raises(ValueError, match="Object 3.*video 'vidB'"):
         dataset[6]
 
@@ -442,3 +446,54 @@ def test_object_categories(root, tmp_path):
         json.dump(content, f)
     with pytest.raises(ValueError, match="vidB.*object '1' has no"):
         build(root, with_object_categories=True)
+
+
+def test_object_in_no_mask_is_left_out_of_training(root):
+    """An expression whose object appears in no frame (an empty ``frames``
+    list in meta.json) is dropped from training at load time with one
+    warning giving the count, as the official loader skips it; evaluation
+    keeps it. Without that list, the sample is skipped when drawn."""
+    meta_path = osp.join(root, 'train', 'meta.json')
+    with open(meta_path) as f:
+        meta = json.load(f)
+    names = [frame_name(k) for k in range(12)]
+    meta['videos']['vidA']['objects']['1']['frames'] = names
+    meta['videos']['vidA']['objects']['2']['frames'] = []
+    write_json(meta_path, meta)
+    messages = []
+    logger = MMLogger.get_current_instance()
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        dataset = build(root, meta_file='train/meta.json')
+    finally:
+        logger.removeHandler(handler)
+    # vidA keeps expression 0 only (3 anchors), vidB its one expression
+    assert {(d['video_id'], d['exp_id'])
+            for d in dataset.load_data_list()} == {('vidA', '0'),
+                                                   ('vidB', '0')}
+    assert len(dataset) == 3 + 1
+    warned = [m for m in messages if 'appears in no frame' in m]
+    assert len(warned) == 1
+    assert warned[0].startswith('RefYouTubeVOSDataset: 1 expressions')
+    assert "video 'vidA', expression '1'" in warned[0]
+
+    test_set = build(root, meta_file='train/meta.json', test_mode=True,
+                     sample_mode='video', pipeline=[])
+    assert len(test_set) == 3  # nothing dropped for evaluation
+
+
+def test_object_in_no_mask_is_redrawn_when_sampled(root):
+    """Without ``frames`` in meta.json the absence is found when a sample
+    is drawn: the pipeline returns None and the dataset draws another
+    sample instead of stopping training."""
+    exps = {'0': {'exp': 'a ghost', 'obj_id': '7'},
+            '1': {'exp': 'a dog', 'obj_id': '2'}}
+    write_ytvos(root, train_expressions=exps)
+    dataset = build(root, meta_file=None)
+    ghost = [i for i in range(len(dataset))
+             if dataset.get_data_info(i)['obj_id'] == 7]
+    assert ghost
+    out = dataset[ghost[0]]
+    assert out['data_samples'].metainfo['obj_id'] in (1, 2)  # not 7

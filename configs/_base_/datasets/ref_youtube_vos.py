@@ -60,10 +60,12 @@ test_pipeline = [
     # short side 360, long side unbounded (official T.Resize(360))
     dict(type='VideoRandomResize', scales=[360], max_size=None),
     # ground truth at the original resolution (loaded after the resize), only
-    # where the split has annotations (local scoring)
+    # where the split has annotations (local scoring); an object in no mask
+    # is an error here (training skips it, as the official loader)
     dict(
         type='LoadRVOSAnnotations',
         skip_unannotated=True,
+        skip_absent_object=False,
         backend_args=backend_args),
     dict(type='ExtractNounChunks'),
     dict(type='PackRVOSInputs'),

@@ -30,7 +30,10 @@ test_pipeline = [
     dict(type='RVOSFrameSample', mode='test'),
     dict(type='LoadRVOSFrames'),
     dict(type='VideoRandomResize', scales=[112], max_size=None),
-    dict(type='LoadRVOSAnnotations', skip_unannotated=True),
+    dict(
+        type='LoadRVOSAnnotations',
+        skip_unannotated=True,
+        skip_absent_object=False),
     dict(type='ExtractNounChunks', method='pos_rule'),
     dict(type='PackRVOSInputs'),
 ]

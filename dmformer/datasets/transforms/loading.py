@@ -64,6 +64,7 @@ and list the keys the wrapped transforms create in ``remapping``::
 ``VideoRandomSizeCrop`` (``augment.py``) package exactly this.
 """
 import io
+import logging
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
@@ -72,6 +73,7 @@ from mmcv.transforms import BaseTransform, LoadImageFromFile
 from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.structures.mask import BitmapMasks
 from mmengine import fileio
+from mmengine.logging import print_log
 from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as coco_mask
 
@@ -354,8 +356,14 @@ class LoadRVOSAnnotations(BaseTransform):
     Args:
         check_absent_object (bool): If the object is absent from all loaded
             frames, scan the remaining masks of the video (``ann_dir`` /
-            ``video_frame_ids``) and raise if it appears in none of them.
-            The result is cached per (video, object). Defaults to True.
+            ``video_frame_ids``) for it. The result is cached per (video,
+            object). Defaults to True.
+        skip_absent_object (bool): What to do with an object found in no
+            mask of its video by ``check_absent_object``: True returns None,
+            so that a training dataset draws another sample (the official
+            loader's behaviour), with one warning per (video, object);
+            False raises (for evaluation, where it means a wrong
+            ``obj_id``). Defaults to True.
         skip_unannotated (bool): Leave samples without ground truth (no
             ``mask_path``, i.e. the split has no Annotations folder, or no
             ``obj_id``) unchanged instead of raising, e.g. for the
@@ -371,28 +379,35 @@ class LoadRVOSAnnotations(BaseTransform):
 
     Raises:
         ValueError: No annotations (unless ``skip_unannotated``), unknown
-            ``obj_id``, a mask whose size differs from its frame, or an
-            object absent from every mask of the video.
+            ``obj_id``, a mask whose size differs from its frame, or (unless
+            ``skip_absent_object``) an object absent from every mask of the
+            video.
         FileNotFoundError: A mask file does not exist.
     """
 
     def __init__(self,
                  check_absent_object: bool = True,
+                 skip_absent_object: bool = True,
                  skip_unannotated: bool = False,
                  with_seg_map: bool = False,
                  backend_args: Optional[dict] = None) -> None:
         self.check_absent_object = check_absent_object
+        self.skip_absent_object = skip_absent_object
         self.skip_unannotated = skip_unannotated
         self.with_seg_map = with_seg_map
         self.backend_args = backend_args
         self._checked: Set[Tuple[str, int]] = set()
+        self._absent: Set[Tuple[str, int]] = set()
 
-    def _check_object_in_video(self, results: dict,
-                               loaded: Sequence[str]) -> None:
-        """Raise if the object is in none of the masks of its video."""
+    def _object_in_video(self, results: dict,
+                         loaded: Sequence[str]) -> bool:
+        """Whether the object is in any mask of its video; raise if not
+        and not ``skip_absent_object``."""
         video_id, obj_id = results.get('video_id', '?'), results['obj_id']
         if (video_id, obj_id) in self._checked:
-            return
+            return True
+        if (video_id, obj_id) in self._absent:
+            return False
         ann_dir = results.get('ann_dir')
         frame_ids = results.get('video_frame_ids')
         suffix = results.get('ann_suffix', '.png')
@@ -403,12 +418,21 @@ class LoadRVOSAnnotations(BaseTransform):
                     continue
                 if (read_index_png(path, self.backend_args) == obj_id).any():
                     self._checked.add((video_id, obj_id))
-                    return
+                    return True
         where = ann_dir if ann_dir is not None else list(loaded)
-        raise ValueError(
-            f'Object {obj_id} of expression {results.get("exp_id", "?")!r} '
-            f'does not appear in any mask of video {video_id!r} ({where}): '
-            'unknown obj_id.')
+        message = (f'Object {obj_id} of expression '
+                   f'{results.get("exp_id", "?")!r} does not appear in any '
+                   f'mask of video {video_id!r} ({where})')
+        if not self.skip_absent_object:
+            raise ValueError(f'{message}: unknown obj_id.')
+        self._absent.add((video_id, obj_id))
+        print_log(
+            f'{message}; its samples are skipped and others drawn instead '
+            f'(LoadRVOSAnnotations: {len(self._absent)} such objects so '
+            'far in this process).',
+            logger='current',
+            level=logging.WARNING)
+        return False
 
     def transform(self, results: dict) -> dict:
         """Load the per-frame annotations of the referred object.
@@ -417,7 +441,9 @@ class LoadRVOSAnnotations(BaseTransform):
             results (dict): Result dict in the dict-of-lists convention.
 
         Returns:
-            dict: ``results`` with ``gt_masks``, ``gt_bboxes``, ``gt_valid``.
+            dict or None: ``results`` with ``gt_masks``, ``gt_bboxes``,
+            ``gt_valid``; None if the object is in no mask of its video and
+            ``skip_absent_object``.
         """
         video_id = results.get('video_id', '?')
         unannotated = results.get('mask_path') is None or int(
@@ -456,13 +482,15 @@ class LoadRVOSAnnotations(BaseTransform):
         set_one_instance_annotations(results, frame_masks)
         if self.with_seg_map:
             results['gt_seg_map'] = seg_maps
-        if self.check_absent_object and not any(results['gt_valid']):
-            self._check_object_in_video(results, paths)
+        if self.check_absent_object and not any(results['gt_valid']) and \
+                not self._object_in_video(results, paths):
+            return None
         return results
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}('
                 f'check_absent_object={self.check_absent_object}, '
+                f'skip_absent_object={self.skip_absent_object}, '
                 f'skip_unannotated={self.skip_unannotated}, '
                 f'with_seg_map={self.with_seg_map}, '
                 f'backend_args={self.backend_args})')

@@ -114,9 +114,17 @@ def test_load_annotations_errors(clip, tmp_path):
     Image.fromarray(np.zeros((H, W, 3), dtype=np.uint8)).save(rgb)
     with pytest.raises(ValueError, match=r'rgb\.png.*palette'):
         LoadRVOSAnnotations().transform(dict(clip, mask_path=[rgb]))
-    # unknown object: absent from every mask of the video
-    with pytest.raises(ValueError, match="Object 5.*'vid'"):
-        LoadRVOSAnnotations().transform(dict(clip, obj_id=5))
+    # an object absent from every mask of the video: for evaluation an
+    # error (a wrong obj_id) ...
+    with pytest.raises(ValueError, match="Object 5.*'vid'.*unknown obj_id"):
+        LoadRVOSAnnotations(skip_absent_object=False).transform(
+            dict(clip, obj_id=5))
+    # ... for training a skipped sample (the dataset draws another one),
+    # as the official loader does, warned once per (video, object)
+    transform = LoadRVOSAnnotations()
+    assert transform.transform(dict(clip, obj_id=5)) is None
+    assert transform.transform(dict(clip, obj_id=5)) is None
+    assert transform._absent == {('vid', 5)}
     # absent from the loaded frame only: the rest of the video is scanned
     transform = LoadRVOSAnnotations()
     out = transform.transform(dict(clip, mask_path=clip['mask_path'][2:]))
@@ -185,6 +193,7 @@ def test_reprs():
         "imdecode_backend='cv2', backend_args=None)")
     assert repr(LoadRVOSAnnotations()) == (
         'LoadRVOSAnnotations(check_absent_object=True, '
-        'skip_unannotated=False, with_seg_map=False, backend_args=None)')
+        'skip_absent_object=True, skip_unannotated=False, '
+        'with_seg_map=False, backend_args=None)')
     assert repr(
         LoadSubjectSpan()) == ('LoadSubjectSpan(use_stored_labels=True)')
