@@ -212,7 +212,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=int,
         default=None,
         help='short side of the model input; default: the config\'s')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--device',
+        default=None,
+        help='device to run on, e.g. cpu, cuda or cuda:1 (default: cuda '
+        'when torch.cuda.is_available(), else cpu)')
     parser.add_argument(
         '--amp',
         nargs='?',
@@ -245,10 +249,11 @@ def main(argv=None) -> int:
         raise ValueError(f'--clip-len must be >= 1, got {args.clip_len}')
     if args.test_scale is not None and args.test_scale < 1:
         raise ValueError(f'--test-scale must be >= 1, got {args.test_scale}')
-    if args.device.startswith('cuda'):
-        import torch
-        if not torch.cuda.is_available():
-            raise ValueError(f'--device {args.device}: CUDA is not available')
+    import torch
+    if args.device is None:
+        args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    elif args.device.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f'--device {args.device}: CUDA is not available')
     texts = [' '.join(t.split()) for t in args.text]
     for i, text in enumerate(texts):
         if not text:
