@@ -303,3 +303,40 @@ def test_msdeformattn_cuda_agrees_with_cpu():
 def test_msdeformattn_rejects_bad_chunk_size():
     with pytest.raises(ValueError, match='chunk_size must be positive'):
         MSDeformAttn(embed_dims=16, num_heads=2, chunk_size=0)
+
+
+def test_msdeformattn_runs_float32_under_cuda_bf16_autocast(monkeypatch):
+    """mmcv's CUDA kernel has no bfloat16 version: under CUDA bf16 autocast
+    the module gets float32 inputs with autocast off. Here the CUDA check is
+    forced on CPU, where mmcv's path runs on the same float32 inputs."""
+    from dmformer.models.layers import ms_deform_attn
+    assert not ms_deform_attn._cuda_bf16_autocast(torch.zeros(1))  # CPU
+    _, ours = _modules()
+    ours = ours.float()
+    num_keys = sum(h * w for h, w in SHAPES)
+    gen = torch.Generator().manual_seed(2)
+    query = torch.randn(2, 5, 16, generator=gen)
+    value = torch.randn(2, num_keys, 16, generator=gen)
+    kwargs = dict(
+        reference_points=torch.rand(2, 5, 2, 2, generator=gen),
+        spatial_shapes=torch.tensor(SHAPES),
+        level_start_index=torch.tensor([0, SHAPES[0][0] * SHAPES[0][1]]))
+    with torch.no_grad():
+        expected = ours(query, value=value, **kwargs)
+    seen = []
+    mmcv_forward = MultiScaleDeformableAttention.forward
+
+    def spy(self, query, **kw):
+        seen.append((query.dtype, kw['value'].dtype,
+                     kw['reference_points'].dtype))
+        return mmcv_forward(self, query, **kw)
+
+    monkeypatch.setattr(MultiScaleDeformableAttention, 'forward', spy)
+    monkeypatch.setattr(ms_deform_attn, '_cuda_bf16_autocast',
+                        lambda query: True)
+    with torch.no_grad():
+        out = ours(query.bfloat16(), value=value.bfloat16(), **kwargs)
+    assert seen == [(torch.float32, ) * 3]
+    assert out.dtype == torch.float32
+    # the inputs were rounded to bf16 once, the attention ran in float32
+    torch.testing.assert_close(out, expected, rtol=0.02, atol=0.02)
