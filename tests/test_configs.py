@@ -2,6 +2,7 @@
 """Every config parses and names only registered components."""
 import glob
 import os.path as osp
+import re
 
 import pytest
 from mmengine.config import Config
@@ -102,7 +103,7 @@ def test_paper_configs_chain_their_weights():
     for name, parent in [
         (ytvos, pretrain),
         ('dmformer_swin_t_ytvos.py', pretrain),
-        ('dmformer/dmformer_swin-t_4xb1-6e_a2d-sentences.py', pretrain),
+        ('dmformer/dmformer_swin-t_8xb2-6e_a2d-sentences.py', pretrain),
         ('dmformer/dmformer_swin-t_4xb1-6e_ref-ytvos-ft_mevis.py', ytvos),
     ]:
         c = cfg(name)
@@ -182,3 +183,16 @@ def test_paper_configs_take_spacys_noun_chunks(path):
             for text in REAL_STYLE_CAPTIONS
         ]
         assert got == expected, (path, key)
+
+
+@pytest.mark.parametrize(
+    'path', [p for p in CONFIGS if re.search(r'_\d+xb\d+-', p)])
+def test_config_name_gives_the_batch(path):
+    """``NxbB`` in a config's name: N GPUs x B clips, the batch its learning
+    rates were set for (``auto_scale_lr.base_batch_size``)."""
+    gpus, per_gpu = map(int, re.search(r'_(\d+)xb(\d+)-', path).groups())
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    if '_test-' in path:
+        return  # a test-only config names the training run's batch
+    assert cfg.train_dataloader.batch_size == per_gpu
+    assert cfg.auto_scale_lr.base_batch_size == gpus * per_gpu

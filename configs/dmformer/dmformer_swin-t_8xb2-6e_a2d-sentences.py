@@ -1,8 +1,9 @@
 # DMFormer, Swin-T + BERT-base (GLIP-T, frozen), fine-tuned on A2D-Sentences
-# from the RefCOCO/+/g pre-training, as ReferFormer's
-# scripts/dist_train_a2d.sh: 6 epochs, lr x0.1 after epochs 3 and 5; the
-# test split is evaluated after every epoch (overall/mean IoU, P@0.5:0.9,
-# mAP of A2DSentencesMetric).
+# from the RefCOCO/+/g pre-training. The official DMFormer code has no A2D
+# recipe; this is ReferFormer's scripts/dist_train_a2d.sh: 8 GPUs x 2 clips,
+# AdamW 1e-4, 6 epochs, lr x0.1 after epochs 3 and 5; the test split is
+# evaluated after every epoch (overall/mean IoU, P@0.5:0.9, mAP of
+# A2DSentencesMetric). On fewer GPUs add --auto-scale-lr (base batch 16).
 _base_ = [
     '../_base_/models/dmformer_swin-t.py',
     '../_base_/datasets/a2d_sentences.py',
@@ -21,6 +22,9 @@ load_from = ('work_dirs/dmformer_swin-t_4xb2-10e_refcoco-pretrain/'
 # initialisation. `drop_keys=[]` keeps them.
 default_hooks = dict(
     pretrained_weights=dict(drop_keys=[r'bbox_head\.cls_branches\.']))
+
+train_dataloader = dict(batch_size=2)
+auto_scale_lr = dict(base_batch_size=16)
 
 train_cfg = dict(val_interval=1)
 val_evaluator = dict(type='A2DSentencesMetric')
