@@ -61,7 +61,12 @@ class RefCOCODataset(BaseDataset):
             ``dict(img_path='train2014')``.
         subject_label_file (str, optional): Stored subject labels
             ``{video_id: {exp_id: [start, end]}}`` (character spans of the
-            cleaned caption). Defaults to None.
+            cleaned caption, written by
+            ``tools/misc/gen_subject_labels.py``). ``'auto'`` uses
+            :meth:`default_subject_label_file` of ``ann_file`` if it exists
+            (a file per annotation file: the train and val files of a
+            dataset share their folder and their entry ids); None disables
+            them. Defaults to 'auto'.
         merge_multiple_objects (bool): With the caption format, an
             expression with several (non-crowd) annotations raises a
             ValueError unless this is True, in which case its object is the
@@ -77,7 +82,7 @@ class RefCOCODataset(BaseDataset):
     def __init__(self,
                  ann_file: str = '',
                  data_prefix: dict = dict(img_path='train2014'),
-                 subject_label_file: Optional[str] = None,
+                 subject_label_file: Optional[str] = 'auto',
                  merge_multiple_objects: bool = False,
                  backend_args: Optional[dict] = None,
                  **kwargs) -> None:
@@ -91,13 +96,33 @@ class RefCOCODataset(BaseDataset):
         """Load a JSON file, naming it in errors (see :func:`load_json`)."""
         return load_json(path, what, self.backend_args)
 
+    @staticmethod
+    def default_subject_label_file(ann_file: str) -> str:
+        """The subject label file that ``subject_label_file='auto'`` reads.
+
+        Args:
+            ann_file (str): The annotation file, e.g.
+                ``'refcoco/instances_refcoco_train.json'``.
+
+        Returns:
+            str: ``ann_file`` with ``_subject_labels.json`` instead of its
+            ``.json`` suffix, e.g.
+            ``'refcoco/instances_refcoco_train_subject_labels.json'``.
+        """
+        return osp.splitext(ann_file)[0] + '_subject_labels.json'
+
     def _load_subject_labels(self) -> Dict[str, dict]:
         """Read the stored subject labels (empty without a file)."""
         if self.subject_label_file is None:
             return {}
-        path = self.subject_label_file
-        if self.data_root and not osp.isabs(path):
-            path = fileio.join_path(self.data_root, path)
+        if self.subject_label_file == 'auto':
+            path = self.default_subject_label_file(self.ann_file)
+            if not fileio.exists(path, backend_args=self.backend_args):
+                return {}
+        else:
+            path = self.subject_label_file
+            if self.data_root and not osp.isabs(path):
+                path = fileio.join_path(self.data_root, path)
         labels = self._load_json(path, 'Subject label file')
         if not isinstance(labels, dict):
             raise ValueError(f'Subject label file {path!r} must map video ids '
@@ -255,7 +280,15 @@ class RefCOCODataset(BaseDataset):
         if not data_list:
             raise ValueError(f'Annotation file {self.ann_file!r} holds no '
                              'expression with a valid box.')
+        if self._label_path is None:
+            labels_read = 'no subject label file, all'
+        else:
+            num_labelled = sum(info['subject_span'] is not None
+                               for info in data_list)
+            labels_read = (f'subject labels of {num_labelled} read from '
+                           f'{self._label_path!r}, the others')
         logger.info(f'{self.__class__.__name__}: {len(data_list)} '
                     f'expressions from {self.ann_file!r} ({num_dropped} '
-                    'dropped without a valid box).')
+                    f'dropped without a valid box); {labels_read} use the '
+                    'parser fallback (first noun chunk).')
         return data_list

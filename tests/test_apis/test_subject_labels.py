@@ -219,7 +219,8 @@ def test_generate_with_fake_teacher(tmp_path):
     # exp 2: no noun chunk -> whole sentence, teacher not asked
     assert labels['vid']['2'] == [0, 15]
     assert labels['vid2']['0'] == [0, 5]
-    assert stats == dict(num_expressions=4, num_teacher=1, num_parser=3)
+    assert stats == dict(
+        num_expressions=4, num_teacher=1, num_parser=3, num_ambiguous=0)
     texts = [call[1] for call in teacher.calls]
     assert 'quickly running' not in texts
     paths, text, chunks = teacher.calls[0]
@@ -243,8 +244,8 @@ def test_tool_end_to_end(tmp_path, capsys):
     root = str(tmp_path)
     boxes = write_tree(root)
     tool = load_tool()
-    # parser labels, default output path
-    out = tool.main([root])
+    # parser labels, layout told from the files, default output path
+    out, = tool.main([root])
     assert out == osp.join(root, 'meta_expressions', 'train',
                            'subject_labels.json')
     with open(out) as f:
@@ -271,8 +272,10 @@ def test_tool_end_to_end(tmp_path, capsys):
 
 
 def test_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match='meta_expressions.json'):
+    with pytest.raises(ValueError, match='Cannot tell the dataset'):
         generate_subject_labels(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match='meta_expressions.json'):
+        generate_subject_labels(str(tmp_path), dataset='ref-youtube-vos')
     root = str(tmp_path)
     boxes = write_tree(root)
     os.remove(osp.join(root, 'train', 'Annotations', 'vid', '00005.png'))

@@ -358,3 +358,20 @@ def test_box_from_mask_and_compose(tmp_path):
     # tight box of the RLE mask (rows 20..29, columns 30..41)
     assert out['gt_bboxes'][0].tensor.tolist() == [[30., 20., 42., 30.]]
     assert out['gt_valid'] == [True]
+
+
+def test_auto_subject_label_file(tmp_path):
+    """``'auto'`` (the default) reads ``<ann_file stem>_subject_labels.json``
+    if it exists; None disables stored labels."""
+    path = write_refcoco(str(tmp_path))
+    assert RefCOCODataset.default_subject_label_file(path) == osp.join(
+        str(tmp_path), 'refcoco',
+        'instances_refcoco_train_subject_labels.json')
+    assert build_dataset(tmp_path).get_data_info(0)['subject_span'] is None
+    with open(RefCOCODataset.default_subject_label_file(path), 'w') as f:
+        json.dump({'0': {'0': [4, 7]}}, f)
+    dataset = build_dataset(tmp_path)
+    assert dataset.get_data_info(0)['subject_span'] == [4, 7]
+    assert dataset.get_data_info(1)['subject_span'] is None
+    dataset = build_dataset(tmp_path, subject_label_file=None)
+    assert dataset.get_data_info(0)['subject_span'] is None
