@@ -9,11 +9,11 @@ from mmengine.logging import MMLogger
 
 from dmformer.registry import DATASETS
 from .transforms.text import clean_caption
-from .utils import check_subject_span, load_json
+from .utils import SkipBadSamplesMixin, check_subject_span, load_json
 
 
 @DATASETS.register_module()
-class BaseRVOSDataset(BaseDataset):
+class BaseRVOSDataset(SkipBadSamplesMixin, BaseDataset):
     """Base dataset for referring video object segmentation.
 
     Reads annotations in the Ref-YouTube-VOS layout::
@@ -91,6 +91,11 @@ class BaseRVOSDataset(BaseDataset):
             training losses that segment all objects by category (see
             :class:`~dmformer.models.heads.CategorySegHead`). Defaults to
             False.
+        max_bad_sample_ratio (float): In training, samples whose files
+            cannot be read are skipped (another one is drawn, with a
+            warning) until more than this share of the samples failed; see
+            :class:`~dmformer.datasets.utils.SkipBadSamplesMixin`. Defaults
+            to 0.01.
         backend_args (dict, optional): File backend arguments.
             Defaults to None.
         **kwargs: Other arguments of :class:`mmengine.dataset.BaseDataset`
@@ -112,8 +117,10 @@ class BaseRVOSDataset(BaseDataset):
                  ann_suffix: str = '.png',
                  with_video_expressions: bool = False,
                  with_object_categories: bool = False,
+                 max_bad_sample_ratio: float = 0.01,
                  backend_args: Optional[dict] = None,
                  **kwargs) -> None:
+        self._init_bad_samples(max_bad_sample_ratio)
         if sample_mode not in ('anchor', 'video'):
             raise ValueError("sample_mode must be 'anchor' or 'video', got "
                              f'{sample_mode!r}')

@@ -19,11 +19,11 @@ from mmengine.logging import MMLogger
 
 from dmformer.registry import DATASETS
 from .transforms.text import clean_caption
-from .utils import check_subject_span, load_json
+from .utils import SkipBadSamplesMixin, check_subject_span, load_json
 
 
 @DATASETS.register_module()
-class RefCOCODataset(BaseDataset):
+class RefCOCODataset(SkipBadSamplesMixin, BaseDataset):
     """RefCOCO, RefCOCO+ and RefCOCOg referring expressions for pre-training.
 
     Two expression formats are read from the COCO-format ``ann_file``:
@@ -71,6 +71,11 @@ class RefCOCODataset(BaseDataset):
             expression with several (non-crowd) annotations raises a
             ValueError unless this is True, in which case its object is the
             union of their masks and boxes. Defaults to False.
+        max_bad_sample_ratio (float): In training, images that cannot be
+            read are skipped (another sample is drawn, with a warning) until
+            more than this share of the samples failed; see
+            :class:`~dmformer.datasets.utils.SkipBadSamplesMixin`. Defaults
+            to 0.01.
         backend_args (dict, optional): File backend arguments.
             Defaults to None.
         **kwargs: Other arguments of :class:`mmengine.dataset.BaseDataset`
@@ -84,8 +89,10 @@ class RefCOCODataset(BaseDataset):
                  data_prefix: dict = dict(img_path='train2014'),
                  subject_label_file: Optional[str] = 'auto',
                  merge_multiple_objects: bool = False,
+                 max_bad_sample_ratio: float = 0.01,
                  backend_args: Optional[dict] = None,
                  **kwargs) -> None:
+        self._init_bad_samples(max_bad_sample_ratio)
         self.subject_label_file = subject_label_file
         self.merge_multiple_objects = merge_multiple_objects
         self.backend_args = backend_args

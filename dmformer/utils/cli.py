@@ -1,6 +1,8 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """One shared way for the command-line tools to report user errors."""
+import ast
 import os
+import re
 import sys
 from typing import Callable, NoReturn, Optional
 
@@ -10,8 +12,35 @@ from typing import Callable, NoReturn, Optional
 USER_ERRORS = (OSError, ValueError, KeyError, SyntaxError)
 
 
+def _original_message(message: str) -> str:
+    """The original error's message of an error re-raised from a DataLoader
+    worker.
+
+    PyTorch re-raises an error of a worker process in the main process as
+    the same type with the message ``Caught <Error> in DataLoader worker
+    process <n>.`` followed by the worker's whole traceback, whose last
+    line is ``<module.Error>: <original message>``. Other messages are
+    returned unchanged.
+    """
+    if 'in DataLoader worker process' not in message or \
+            'Original Traceback' not in message:
+        return message
+    last = message.strip().splitlines()[-1]
+    match = re.match(r'^([\w.]+): (.*)$', last)
+    if not match:
+        return last
+    text = match.group(2)
+    if match.group(1).endswith('KeyError'):  # printed as its repr
+        try:
+            text = str(ast.literal_eval(text))
+        except (ValueError, SyntaxError):
+            pass
+    return text
+
+
 def format_user_error(error: BaseException) -> str:
-    """The one-line message of a user error, naming the file if known."""
+    """The one-line message of a user error, naming the file if known (also
+    for an error raised in a DataLoader worker)."""
     if isinstance(error, OSError) and error.filename is not None:
         what = error.strerror or str(error)
         message = f'{what} ({error.filename})'
@@ -19,7 +48,7 @@ def format_user_error(error: BaseException) -> str:
         message = str(error.args[0])  # str(KeyError) adds quotes
     else:
         message = str(error) or type(error).__name__
-    return ' '.join(message.split())
+    return ' '.join(_original_message(message).split())
 
 
 def run_cli(main: Callable[[], Optional[int]]) -> NoReturn:

@@ -94,3 +94,25 @@ def test_truncated_checkpoint_is_one_line(tool, tmp_path):
         '(PytorchStreamReader failed reading zip archive: failed finding '
         'central directory)'
     ]
+
+
+@pytest.mark.parametrize('error', [
+    FileNotFoundError("Frame file '/d/v/00005.jpg' of video 'v' does not "
+                      'exist.'),
+    ValueError("Mask '/d/v/00000.png' has size (24, 32) but its frame "
+               "'/d/v/00000.jpg' has size (32, 24)."),
+    KeyError("Unknown anno_id '7' in '/d/mask_dict.json'"),
+])
+def test_errors_of_dataloader_workers_are_one_line(error):
+    """An error raised in a DataLoader worker reaches the main process
+    wrapped with the worker's traceback; the one line is the original's."""
+    from torch._utils import ExceptionWrapper
+    try:
+        raise error
+    except type(error):
+        wrapper = ExceptionWrapper(where='in DataLoader worker process 0')
+    with pytest.raises(type(error)) as info:
+        wrapper.reraise()
+    assert 'Original Traceback' in str(info.value)  # what torch raises
+    assert format_user_error(info.value) == format_user_error(error)
+    assert '\n' not in format_user_error(info.value)
