@@ -1,7 +1,7 @@
 # The main job's recipe (tools/quickstart.sh): the tiny synthetic recipe
 # with a pre-trained, frozen backbone and the object-expression contrast
-# head, mask losses at the input resolution. Over 3 training seeds (README,
-# "Is it the decoupling that helps?"): J&F 78.2 +- 0.5 and 9-10 of 11 swap
+# head, mask losses at the input resolution. Over 3 training seeds
+# (docs/en/notes/synthetic_recipe.md): J&F 78.2 +- 0.5 and 9-10 of 11 swap
 # pairs on the seed-0 valid split, 72.5 +- 0.6 and 8-10 of 12 on the
 # held-out split of seed 1234, after 1050 iterations (8-10.5 minutes on
 # 2 idle cores).

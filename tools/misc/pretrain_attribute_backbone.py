@@ -14,8 +14,8 @@ load with::
     model = dict(backbone=dict(frozen=True, init_cfg=dict(
         type='Pretrained', checkpoint='OUT.pth', prefix='backbone.')))
 
-Run V of the README's results table used the defaults (2,500 steps, 27
-minutes on 2 cores)::
+Run V of the synthetic recipe's log (docs/en/notes/synthetic_recipe.md)
+used the defaults (2,500 steps)::
 
     python tools/misc/pretrain_attribute_backbone.py \
         configs/dmformer/dmformer_tiny_synthetic.py work_dirs/attr_swin.pth
