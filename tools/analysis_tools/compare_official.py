@@ -25,8 +25,8 @@ The noun chunks given to our model are the official candidates (spaCy's
 ``doc.noun_chunks`` as character spans, fed through ``metainfo
 ['noun_chunks']`` as the data pipeline does); ``--noun-chunks ours`` uses
 our own phrase extractor instead. Stages that differ because of one of
-our fixes of the official code (README, "Fixes relative to the official
-code") are marked ``fix`` with the
+our fixes of the official code (docs/en/advanced_guides/parity.md, "Fixes
+relative to the official code") are marked ``fix`` with the
 reason (e.g. a chosen subject shorter than the first noun chunk: the
 official code zero-pads the span and, with its integer masks, lets the
 padding into the positions, the attention and the word mean — try
@@ -219,8 +219,8 @@ def diff_stats(ours: torch.Tensor, official: torch.Tensor) -> Dict:
         dict: ``shape`` (list, of ours), ``max_abs`` and ``max_rel`` (float;
         NaN when the shapes differ) and ``shape_mismatch`` (bool).
     """
-    ours = ours.detach().float().cpu()
-    official = official.detach().float().cpu()
+    ours = ours.detach().double().cpu()
+    official = official.detach().double().cpu()
     if ours.shape != official.shape:
         return dict(
             shape=list(ours.shape),
