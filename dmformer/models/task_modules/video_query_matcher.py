@@ -7,6 +7,7 @@ from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_overlaps
 from torch import Tensor
 
 from dmformer.registry import TASK_UTILS
+from ..losses.smoothed_giou_loss import smoothed_giou
 
 
 @TASK_UTILS.register_module()
@@ -59,6 +60,11 @@ class VideoQueryMatcher:
         focal_gamma (float): Focal gamma. Defaults to 2.0.
         class_eps (float): Epsilon inside the logs of the class cost.
             Defaults to 1e-8.
+        giou_smooth_eps (float, optional): Use the official smoothed GIoU
+            (:func:`~dmformer.models.losses.smoothed_giou`) with this
+            constant in the box cost instead of mmdet's
+            ``bbox_overlaps``; pair it with ``SmoothedGIoULoss`` as
+            ``loss_iou``. Defaults to None (mmdet's GIoU).
     """
 
     def __init__(self,
@@ -69,8 +75,10 @@ class VideoQueryMatcher:
                  cost_dice: float = 5.,
                  focal_alpha: float = 0.25,
                  focal_gamma: float = 2.,
-                 class_eps: float = 1e-8) -> None:
+                 class_eps: float = 1e-8,
+                 giou_smooth_eps: Optional[float] = None) -> None:
         self.cost_class = cost_class
+        self.giou_smooth_eps = giou_smooth_eps
         self.cost_bbox = cost_bbox
         self.cost_giou = cost_giou
         self.cost_mask = cost_mask
@@ -101,8 +109,7 @@ class VideoQueryMatcher:
         num_valid = valid.sum(1).clamp(min=1)  # (B, 1)
         return ((pos - neg) * valid).sum(1) / num_valid
 
-    @staticmethod
-    def bbox_costs(bbox_preds: Tensor, gt_bboxes: Tensor) -> tuple:
+    def bbox_costs(self, bbox_preds: Tensor, gt_bboxes: Tensor) -> tuple:
         """L1 and negative-GIoU box costs averaged over all frames.
 
         Args:
@@ -114,11 +121,15 @@ class VideoQueryMatcher:
         """
         gt = gt_bboxes.unsqueeze(2).expand_as(bbox_preds)
         cost_l1 = (bbox_preds - gt).abs().sum(-1).mean(1)
-        giou = bbox_overlaps(
-            bbox_cxcywh_to_xyxy(bbox_preds),
-            bbox_cxcywh_to_xyxy(gt),
-            mode='giou',
-            is_aligned=True)
+        pred_xyxy = bbox_cxcywh_to_xyxy(bbox_preds)
+        gt_xyxy = bbox_cxcywh_to_xyxy(gt)
+        if self.giou_smooth_eps is None:
+            giou = bbox_overlaps(
+                pred_xyxy, gt_xyxy, mode='giou', is_aligned=True)
+        else:
+            giou = smoothed_giou(
+                pred_xyxy.reshape(-1, 4), gt_xyxy.reshape(-1, 4),
+                self.giou_smooth_eps).view(pred_xyxy.shape[:-1])
         return cost_l1, -giou.mean(1)
 
     def mask_costs(self, mask_preds: Tensor, gt_masks: Tensor) -> tuple:
