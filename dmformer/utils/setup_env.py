@@ -91,14 +91,9 @@ def tune_glibc_malloc(mmap_threshold: int = 32 << 20,
     threshold with fresh ``mmap`` pages and gives them back on ``free``,
     so a training step that creates hundreds of multi-MiB activations pays
     a page fault and a zero-fill for each of their pages, every step. With
-    the thresholds raised, freed blocks stay on the heap and are reused.
-    Measured on 2 cores, tiny synthetic config: real training batches
-    (random resize, so the tensor sizes change from step to step) took
-    0.55 s a step instead of 0.68 s (two side-by-side pairs); the
-    fixed-size inputs of ``tools/analysis_tools/benchmark_train.py``, where
-    glibc's adaptive threshold already catches up, 0.61 s instead of
-    0.65 s (three alternating pairs, within the run-to-run noise). The
-    price is a higher resident size: up to ``trim_threshold`` of freed
+    the thresholds raised, freed blocks stay on the heap and are reused
+    (the measured effect is in docs/en/advanced_guides/speed_memory.md).
+    The price is a higher resident size: up to ``trim_threshold`` of freed
     memory is kept.
 
     Only glibc (Linux) has ``mallopt``; elsewhere, or with the environment

@@ -38,10 +38,9 @@ class VisionLanguageBlock(BaseModule):
     ``chunk_size`` tokens: at the stride-4 level of a 5 x 384 x 640 clip
     (77k tokens), its intermediate tensors are otherwise a dozen fresh
     79 MB blocks (630 MB for the FFN's hidden layer) that the CPU
-    allocator maps and the caches cannot hold (measured on 2 cores for
-    that clip, pixel decoder: 1.42 s with chunks of 4096 tokens, 1.48 s
-    with 1024, 1.50 s with 16384). The results are the same up to float
-    rounding.
+    allocator maps and the caches cannot hold (the chunk sizes measured
+    are in docs/en/advanced_guides/speed_memory.md). The results are the
+    same up to float rounding.
 
     Args:
         embed_dims (int): Feature dimension. Defaults to 256.

@@ -146,9 +146,7 @@ def multi_scale_deformable_attn_gather(value: Tensor,
 
     The cell indices and weights are computed for at most ``chunk_size``
     queries of one sample at a time, so that their dozen intermediate
-    tensors stay in the CPU's cache (measured on 2 cores for 5 x 5,100
-    queries, 8 heads, 4 levels, 4 points: 0.09 s instead of 0.13 s in one
-    piece).
+    tensors stay in the CPU's cache.
 
     Meant for inference: the backward of ``embedding_bag`` with per-sample
     weights is slower than ``grid_sample``'s, so :class:`MSDeformAttn`
@@ -196,8 +194,8 @@ class MSDeformAttn(MultiScaleDeformableAttention):
     bfloat16 autocast it runs in float32, since mmcv's kernel has no
     bfloat16 version. On CPU without
     gradients the core is :func:`multi_scale_deformable_attn_gather` (the
-    same values up to float rounding; measured 2-3x faster for the
-    interaction encoder's 5 x 5,100 tokens), with the sampling locations
+    same values up to float rounding, and faster: see
+    docs/en/advanced_guides/speed_memory.md), with the sampling locations
     computed chunk by chunk as well.
 
     Args:
@@ -310,7 +308,7 @@ class MSDeformAttn(MultiScaleDeformableAttention):
         if reference_points.shape[-1] == 2:
             # (w, h) per level as a contiguous (num_heads, num_levels,
             # num_points, 2) tensor: broadcast over the queries only, which
-            # keeps the division vectorised (2.5x faster, same values)
+            # keeps the division vectorised (same values)
             normalizer = torch.stack(
                 [spatial_shapes[..., 1], spatial_shapes[..., 0]],
                 -1).to(sampling_offsets.dtype)[None, :, None, :].expand(
