@@ -58,8 +58,14 @@ TENSOR_KEYS = ('all_cls_scores', 'all_bbox_preds', 'all_mask_preds',
 
 def _fixed_batch():
     """Two videos of 2 frames with different sizes (so padding is in
-    play), captions of different lengths, one absent-object frame."""
+    play), captions of different lengths, one absent-object frame.
+
+    The subject candidates are given as the data pipeline gives them
+    (``metainfo['noun_chunks']``), those of the part-of-speech rule the
+    outputs were pinned with, so that the pin covers the model and not the
+    default of the chunker."""
     from dmformer.structures import RVOSDataSample
+    from dmformer.utils import extract_noun_chunks
     gen = torch.Generator().manual_seed(0)
     texts = ['the dog jumping over the log on the left', 'a red car']
     shapes = [(96, 128), (70, 100)]
@@ -71,6 +77,7 @@ def _fixed_batch():
         sample = RVOSDataSample(
             metainfo=dict(
                 text=text,
+                noun_chunks=extract_noun_chunks(text, method='pos_rule'),
                 img_shape=(h, w),
                 ori_shape=(h, w),
                 video_id='vid',
