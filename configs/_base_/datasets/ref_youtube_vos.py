@@ -57,8 +57,11 @@ train_pipeline = [
 test_pipeline = [
     dict(type='RVOSFrameSample', mode='test'),  # all frames of the video
     dict(type='LoadRVOSFrames', backend_args=backend_args),
-    # short side 360, long side unbounded (official T.Resize(360))
-    dict(type='VideoRandomResize', scales=[360], max_size=None),
+    # short side 360, long side unbounded (official T.Resize(360), which
+    # resizes PIL images: backend='pillow' for its antialiased bilinear)
+    dict(
+        type='VideoRandomResize', scales=[360], max_size=None,
+        backend='cv2'),
     # ground truth at the original resolution (loaded after the resize), only
     # where the split has annotations (local scoring); an object in no mask
     # is an error here (training skips it, as the official loader)

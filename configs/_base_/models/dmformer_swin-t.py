@@ -14,7 +14,11 @@ model = dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
-        pad_size_divisor=32),
+        # training pads to multiples of 32 (the official collate); the
+        # official inference does not pad (inference_ytvos.py): set
+        # test_pad_size_divisor=1 for that (see RVOSDataPreprocessor)
+        pad_size_divisor=32,
+        test_pad_size_divisor=32),
     # GLIP-T Swin-T: strides 4/8/16/32, channels 96/192/384/768
     backbone=dict(
         type='GLIPSwinTransformer',
@@ -146,7 +150,10 @@ model = dict(
             eps=1.0,
             loss_weight=5.0),
         with_aux_loss=True,
-        test_cfg=dict(mask_thr=0.5)),
+        # mask_upsample='one_step' resizes the stride-4 logits straight to
+        # the frame size, as the official inference_ytvos.py (see
+        # DMFormerHead.predict_by_feat)
+        test_cfg=dict(mask_thr=0.5, mask_upsample='two_step')),
     # matching of the queries to the referent (mmdet's assigner): the
     # class, box and mask costs of ReferFormer
     train_cfg=dict(

@@ -374,6 +374,32 @@ class _SharedFrameTransform(BaseTransform):
         return results
 
 
+class _FrameResize(MMDetResize):
+    """mmdet's :class:`~mmdet.datasets.transforms.Resize` whose label maps
+    always use OpenCV's nearest neighbour.
+
+    With ``backend='pillow'`` mmdet resizes ``gt_seg_map`` with PIL's
+    nearest neighbour, which samples the source pixel under each output
+    pixel's centre, while ``gt_masks`` (:meth:`BitmapMasks.rescale`) always
+    use OpenCV's, which samples its top-left corner (as the official
+    ``interpolate(masks, size, mode='nearest')``): a 2x downscale keeps the
+    odd rows of one and the even rows of the other. Resizing the label map
+    with OpenCV as well keeps both on the same grid whatever the image
+    backend; with ``backend='cv2'`` this is exactly mmdet's call.
+    """
+
+    def _resize_seg(self, results: dict) -> None:
+        """Resize ``gt_seg_map`` with OpenCV's nearest neighbour."""
+        if results.get('gt_seg_map', None) is None:
+            return
+        resize = mmcv.imrescale if self.keep_ratio else mmcv.imresize
+        results['gt_seg_map'] = resize(
+            results['gt_seg_map'],
+            results['scale'],
+            interpolation='nearest',
+            backend='cv2')
+
+
 @TRANSFORMS.register_module()
 class VideoRandomResize(_SharedFrameTransform):
     """Resize all frames to one randomly chosen short side.
@@ -388,6 +414,31 @@ class VideoRandomResize(_SharedFrameTransform):
     frames with shared random parameters. Sizes are rounded like
     :func:`mmcv.rescale_size` (``int(x * factor + 0.5)``), which can differ
     by one pixel from DETR's rounding.
+
+    Frames are resized by ``backend``; masks (``gt_masks``) and label maps
+    (``gt_seg_map``) always by OpenCV's nearest neighbour, which samples the
+    same source pixels as the official ``interpolate(..., mode='nearest')``
+    of the masks, whatever the frames' backend.
+
+    - ``'cv2'`` (the default): :func:`cv2.resize` with ``INTER_LINEAR``,
+      which interpolates the 2 x 2 source pixels around each output pixel's
+      centre whatever the scale, so a downscale does not antialias (a 2x
+      downscale averages 2 x 2 pixels, a 3x one skips pixels).
+    - ``'pillow'``: :meth:`PIL.Image.Image.resize` with ``BILINEAR``, which
+      is what the official code does in training (the DETR-style
+      ``RandomResize`` calls torchvision's ``F.resize`` on PIL images) and
+      at test time (``T.Resize(360)`` on PIL images in
+      ``inference_ytvos.py``): torchvision's PIL path calls
+      ``img.resize((w, h), Image.BILINEAR)`` and nothing else, its
+      ``antialias`` flag only concerns tensors. Pillow's bilinear filter
+      widens with the downscale factor (a triangle over 2 x factor source
+      pixels), so a downscale *is* antialiased (a 2x downscale weights 4 x
+      4 pixels); when enlarging, both backends interpolate the same 2 x 2
+      pixels and agree up to rounding (one grey level). Frames must be
+      uint8. The official output size floors the
+      long side (``int(s * long / short)``) where mmcv rounds it, so a few
+      aspect ratios still get one pixel more here (e.g. 480 x 854 -> 360 x
+      641 instead of 360 x 640).
 
     Required Keys:
 
@@ -409,9 +460,12 @@ class VideoRandomResize(_SharedFrameTransform):
         max_size (int, optional): Maximum long-side length; None for no
             limit. Must not be smaller than any scale. Defaults to None.
         interpolation (str): Image interpolation. Defaults to 'bilinear'.
-        backend (str): Resize backend, 'cv2' or 'pillow'.
-            Defaults to 'cv2'.
+        backend (str): Backend that resizes the frames, 'cv2' or 'pillow'
+            (the official code's, see above). Defaults to 'cv2'.
     """
+
+    #: image resize backends (see above)
+    BACKENDS = ('cv2', 'pillow')
 
     #: long-side limit standing for "no limit"
     NO_LIMIT = 1 << 20
@@ -430,6 +484,9 @@ class VideoRandomResize(_SharedFrameTransform):
         if max_size is not None and max_size < max(scales):
             raise ValueError(f'max_size ({max_size}) must not be smaller '
                              f'than the largest scale ({max(scales)})')
+        if backend not in self.BACKENDS:
+            raise ValueError(f'backend must be one of {self.BACKENDS}, got '
+                             f'{backend!r}')
         self.scales = scales
         self.max_size = max_size
         self.interpolation = interpolation
@@ -438,7 +495,7 @@ class VideoRandomResize(_SharedFrameTransform):
         super().__init__(
             RandomChoiceResize(
                 scales=[(long_side, s) for s in scales],
-                resize_type=MMDetResize,
+                resize_type=_FrameResize,
                 keep_ratio=True,
                 interpolation=interpolation,
                 backend=backend))

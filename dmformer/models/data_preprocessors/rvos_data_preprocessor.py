@@ -20,16 +20,29 @@ class RVOSDataPreprocessor(ImgDataPreprocessor):
     - converts every clip, a uint8 Tensor of shape (T, 3, H, W), from BGR to
       RGB, to float and normalises it with ``mean``/``std``;
     - pads all clips at the bottom/right with ``pad_value`` to the largest
-      (H, W) of the batch rounded up to ``pad_size_divisor`` and stacks them
-      into a Tensor of shape (B, T, 3, Hp, Wp) (padding after normalisation,
-      like the official zero-padded ``NestedTensor``). The padding mask of
-      sample ``i`` is the area outside its ``img_shape``;
+      (H, W) of the batch rounded up to the pad divisor
+      (``pad_size_divisor`` in training, ``test_pad_size_divisor`` at test
+      time) and stacks them into a Tensor of shape (B, T, 3, Hp, Wp)
+      (padding after normalisation, like the official zero-padded
+      ``NestedTensor``). The padding mask of sample ``i`` is the area
+      outside its ``img_shape``;
     - writes ``batch_input_shape`` (Hp, Wp) and ``pad_shape`` (the sample's
-      own size rounded up to ``pad_size_divisor``) into every sample's
+      own size rounded up to the pad divisor) into every sample's
       metainfo; one clip with several samples (several sentences on the
       same clip, see :meth:`DMFormer.forward_features`) stays one clip;
     - in training, zero-pads ``gt_instances.masks`` (T, h, w) to
       ``batch_input_shape`` (test-time masks stay at ``ori_shape``).
+
+    The official code pads to multiples of 32 in training (its collate,
+    ``nested_tensor_from_videos_list(..., size_divisibility=32)``) but not
+    at inference: ``inference_ytvos.py`` gives the model a plain list of
+    frames, which it stacks with ``size_divisibility=1``, so a 360 x 640
+    clip runs unpadded (here: 384 x 640 with the default divisor).
+    ``test_pad_size_divisor=1`` reproduces that; the stride-4 to stride-32
+    maps are then the backbone's own ceil-divided sizes (90 x 160 ... 12 x
+    20 for 360 x 640). With :class:`DMFormer`'s ``batch_invariant`` (the
+    default) every clip of a test batch runs at its ``pad_shape``, i.e.
+    unpadded with a divisor of 1, whatever its batch mates.
 
     Args:
         mean (Sequence[Number], optional): Pixel mean of the R, G, B
@@ -39,15 +52,22 @@ class RVOSDataPreprocessor(ImgDataPreprocessor):
             Defaults to the ImageNet std (58.395, 57.12, 57.375).
         bgr_to_rgb (bool): Whether to convert BGR inputs to RGB.
             Defaults to True.
-        pad_size_divisor (int): Padded sizes are multiples of it.
-            Defaults to 32.
+        pad_size_divisor (int): Padded sizes are multiples of it (in
+            training, and at test time unless ``test_pad_size_divisor`` is
+            given). Defaults to 32.
+        test_pad_size_divisor (int, optional): The divisor at test time
+            (``forward(..., training=False)``: validation, testing,
+            inference); 1 pads a batch to its largest clip only and a lone
+            clip not at all, as the official inference. None: the same as
+            ``pad_size_divisor``. Defaults to None.
         pad_value (Number): Value of padded pixels (after normalisation).
             Defaults to 0.
         non_blocking (bool): Whether to copy to the device without blocking.
             Defaults to False.
 
     Raises:
-        ValueError: (in :meth:`forward`) a clip is not (T, 3, H, W), clips
+        ValueError: a pad divisor is not a positive int; (in
+            :meth:`forward`) a clip is not (T, 3, H, W), clips
             of a batch have different ``T``, or a training mask is larger
             than the batch.
     """
@@ -58,7 +78,16 @@ class RVOSDataPreprocessor(ImgDataPreprocessor):
                  bgr_to_rgb: bool = True,
                  pad_size_divisor: int = 32,
                  pad_value: Union[float, int] = 0,
-                 non_blocking: bool = False) -> None:
+                 non_blocking: bool = False,
+                 test_pad_size_divisor: Optional[int] = None) -> None:
+        if test_pad_size_divisor is None:
+            test_pad_size_divisor = pad_size_divisor
+        for name, value in (('pad_size_divisor', pad_size_divisor),
+                            ('test_pad_size_divisor', test_pad_size_divisor)):
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or value < 1:
+                raise ValueError(f'RVOSDataPreprocessor: {name} must be a '
+                                 f'positive int, got {value!r}')
         super().__init__(
             mean=mean,
             std=std,
@@ -67,10 +96,11 @@ class RVOSDataPreprocessor(ImgDataPreprocessor):
             bgr_to_rgb=bgr_to_rgb,
             non_blocking=non_blocking)
         self.bgr_to_rgb = bgr_to_rgb
+        self.test_pad_size_divisor = test_pad_size_divisor
 
-    def _pad_size(self, h: int, w: int) -> Tuple[int, int]:
-        """Round (h, w) up to multiples of ``pad_size_divisor``."""
-        div = self.pad_size_divisor
+    @staticmethod
+    def _pad_size(h: int, w: int, div: int) -> Tuple[int, int]:
+        """Round (h, w) up to multiples of ``div``."""
         return math.ceil(h / div) * div, math.ceil(w / div) * div
 
     def forward(self, data: dict, training: bool = False) -> dict:
@@ -81,7 +111,9 @@ class RVOSDataPreprocessor(ImgDataPreprocessor):
                 one Tensor (B, T, 3, H, W)) and ``data_samples`` (list of
                 :obj:`RVOSDataSample`, optional), as collated by
                 ``pseudo_collate``.
-            training (bool): Whether to pad the ground-truth masks.
+            training (bool): Whether this is a training batch: it is
+                padded to ``pad_size_divisor`` and its ground-truth masks
+                are padded; otherwise to ``test_pad_size_divisor``.
                 Defaults to False.
 
         Returns:
@@ -106,8 +138,10 @@ class RVOSDataPreprocessor(ImgDataPreprocessor):
                              f'number of frames T, got {num_frames}.')
 
         img_sizes = [tuple(clip.shape[-2:]) for clip in clips]
+        div = self.pad_size_divisor if training else \
+            self.test_pad_size_divisor
         batch_h, batch_w = self._pad_size(
-            max(h for h, _ in img_sizes), max(w for _, w in img_sizes))
+            max(h for h, _ in img_sizes), max(w for _, w in img_sizes), div)
         num_imgs, t = len(clips), num_frames[0]
         batch_inputs = clips[0].new_full((num_imgs, t, 3, batch_h, batch_w),
                                          self.pad_value,
@@ -134,7 +168,7 @@ class RVOSDataPreprocessor(ImgDataPreprocessor):
                 data_sample.set_metainfo(
                     dict(
                         batch_input_shape=batch_input_shape,
-                        pad_shape=self._pad_size(h, w)))
+                        pad_shape=self._pad_size(h, w, div)))
             if training:
                 self.pad_gt_masks(data_samples, batch_input_shape)
         return dict(inputs=batch_inputs, data_samples=data_samples)

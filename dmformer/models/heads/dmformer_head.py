@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import copy
+import math
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -124,11 +125,21 @@ class DMFormerHead(BaseModule):
             about 0.78. The matcher and the referring map still use the
             sampled masks. Defaults to None: ``dict(assigner=dict(
             type='VideoQueryMatcher'), mask_loss_upsample=False)``.
-        test_cfg (dict, optional): ``mask_thr`` (default 0.5) and
+        test_cfg (dict, optional): ``mask_thr`` (default 0.5),
             ``return_mask_probs`` (default False: also return the float
-            mask probabilities as ``mask_probs``, e.g. for Ref-DAVIS).
+            mask probabilities as ``mask_probs``, e.g. for Ref-DAVIS) and
+            ``mask_upsample``, how the chosen query's stride-4 mask logits
+            reach the output size (see :meth:`predict_by_feat`):
+            ``'two_step'`` (the default) upsamples them x
+            ``mask_feat_stride`` to the padded input, crops ``img_shape``
+            and resizes that to ``ori_shape``; ``'one_step'`` resizes the
+            logits that cover ``img_shape`` to ``ori_shape`` at once, as
+            the official ``inference_ytvos.py``.
         init_cfg (dict or list[dict], optional): Initialization config.
     """
+
+    #: values of ``test_cfg.mask_upsample``
+    MASK_UPSAMPLE_MODES = ('two_step', 'one_step')
 
     def __init__(
         self,
@@ -179,9 +190,11 @@ class DMFormerHead(BaseModule):
         self.embed_dims = embed_dims
         self.num_classes = num_classes
         self.with_aux_loss = with_aux_loss
-        self.test_cfg = dict(mask_thr=0.5, return_mask_probs=False)
+        self.test_cfg = dict(
+            mask_thr=0.5, return_mask_probs=False, mask_upsample='two_step')
         if test_cfg is not None:
             self.test_cfg.update(test_cfg)
+        self._check_mask_upsample()
 
         if ref_map_reference and loss_ref_map is None:
             raise ValueError('DMFormerHead: ref_map_reference=True needs '
@@ -246,6 +259,15 @@ class DMFormerHead(BaseModule):
             self.loss_ref_map_dice = MODELS.build(
                 copy.deepcopy(loss_ref_map_dice)) \
                 if loss_ref_map_dice is not None else None
+
+    def _check_mask_upsample(self) -> str:
+        """Return ``test_cfg.mask_upsample`` after checking it."""
+        mode = self.test_cfg.get('mask_upsample', 'two_step')
+        if mode not in self.MASK_UPSAMPLE_MODES:
+            raise ValueError('DMFormerHead: test_cfg.mask_upsample must be '
+                             f'one of {self.MASK_UPSAMPLE_MODES}, got '
+                             f'{mode!r}')
+        return mode
 
     def init_weights(self) -> None:
         """Initialize weights like the official model.
@@ -800,11 +822,24 @@ class DMFormerHead(BaseModule):
         """Pick one query per video and post-process its masks and boxes.
 
         The query with the highest mean (over frames) sigmoid score of the
-        last decoder layer is used in every frame. Its mask logits are
-        upsampled x ``mask_feat_stride`` (bilinear) to the padded input size,
-        cropped to ``img_shape``, resized (bilinear) to ``ori_shape`` when
-        ``rescale`` and thresholded (sigmoid > ``mask_thr``); its normalised
-        cxcywh boxes become xyxy pixels of the same frame.
+        last decoder layer is used in every frame. Its mask logits (stride
+        s = ``mask_feat_stride``) reach the output size (``ori_shape`` when
+        ``rescale``, else ``img_shape``) as ``test_cfg.mask_upsample`` says,
+        with bilinear resizes (``align_corners=False``), and are thresholded
+        (sigmoid > ``mask_thr``):
+
+        - ``'two_step'``: upsampled x s to the video's padded input size,
+          cropped to ``img_shape`` and resized to the output size (skipped
+          when it is ``img_shape``);
+        - ``'one_step'`` (the official ``inference_ytvos.py``): the
+          ceil(img_h / s) x ceil(img_w / s) logits that cover ``img_shape``
+          are resized to the output size directly. On an input whose size
+          is a multiple of s (the official unpadded 360 x 640 clips) these
+          are exactly the image's logits; otherwise their last row / column
+          also covers up to s - 1 pixels beyond the image, which the
+          official code stretches over the image as well.
+
+        Its normalised cxcywh boxes become xyxy pixels of the same frame.
 
         Args:
             head_outs (dict[str, Tensor]): Output of :meth:`forward`.
@@ -832,8 +867,9 @@ class DMFormerHead(BaseModule):
         idx = query_idx.view(b, 1, 1, 1, 1).expand(b, t, 1, h, w)
         masks = mask_preds.gather(2, idx).squeeze(2)  # (B, T, h, w)
         s = self.mask_feat_stride
+        one_step = self._check_mask_upsample() == 'one_step'
         mask_shapes = head_outs.get('mask_shapes')
-        if mask_shapes is None:
+        if mask_shapes is None and not one_step:
             # (B, T, h, w) -> (B, T, h*s, w*s), the padded input size
             masks = F.interpolate(
                 masks, size=(h * s, w * s), mode='bilinear',
@@ -844,7 +880,15 @@ class DMFormerHead(BaseModule):
             img_h, img_w = data_sample.metainfo['img_shape'][:2]
             out_h, out_w = data_sample.metainfo['ori_shape'][:2] \
                 if rescale else (img_h, img_w)
-            if mask_shapes is None:
+            if one_step:
+                # the logits covering the image, straight to the output
+                mh, mw = math.ceil(img_h / s), math.ceil(img_w / s)
+                mask = F.interpolate(
+                    masks[i:i + 1, :, :mh, :mw],
+                    size=(out_h, out_w),
+                    mode='bilinear',
+                    align_corners=False)
+            elif mask_shapes is None:
                 mask = masks[i:i + 1, :, :img_h, :img_w]
             else:
                 # upsample the video's own padded size only, so the border
@@ -855,7 +899,7 @@ class DMFormerHead(BaseModule):
                     size=(mh * s, mw * s),
                     mode='bilinear',
                     align_corners=False)[..., :img_h, :img_w]
-            if (out_h, out_w) != (img_h, img_w):
+            if not one_step and (out_h, out_w) != (img_h, img_w):
                 mask = F.interpolate(
                     mask,
                     size=(out_h, out_w),

@@ -207,6 +207,66 @@ def test_video_random_resize_max_size_and_test_mode():
         VideoRandomResize(scales=[400, 800], max_size=640)
 
 
+def _textured_frame(h, w, seed=0):
+    """A uint8 BGR frame with fine detail (where resize filters differ)."""
+    rng = np.random.RandomState(seed)
+    return rng.randint(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize('scale', [45, 30, 135])  # x1/2, x1/3, x3/2
+def test_video_random_resize_pillow_is_pils_resize(scale):
+    """``backend='pillow'`` resizes a frame exactly like PIL's own bilinear
+    resize (what torchvision's ``T.Resize`` does to the official code's PIL
+    frames); masks, label maps and boxes are resized as with OpenCV."""
+    from PIL import Image
+    h, w = 90, 120
+    frame = _textured_frame(h, w)
+    label = np.random.RandomState(1).randint(0, 4, (h, w), dtype=np.uint8)
+    mask = BitmapMasks((label == 2)[None].astype(np.uint8), h, w)
+
+    def clip():
+        return dict(
+            img=[frame.copy()],
+            img_shape=[(h, w)],
+            gt_masks=[copy.deepcopy(mask)],
+            gt_bboxes=[mask.get_bboxes('hbox')],
+            gt_seg_map=[label.copy()],
+            text='x')
+
+    out_h, out_w = scale, int(w * scale / h + 0.5)
+    pil = VideoRandomResize(scales=[scale], backend='pillow')(clip())
+    cv = VideoRandomResize(scales=[scale])(clip())
+    # PIL on the RGB frame, back to BGR
+    expected = np.asarray(
+        Image.fromarray(frame[..., ::-1]).resize((out_w, out_h),
+                                                 Image.BILINEAR))[..., ::-1]
+    assert pil['img'][0].shape == (out_h, out_w, 3)
+    assert pil['img'][0].dtype == np.uint8
+    np.testing.assert_array_equal(pil['img'][0], expected)
+    # shrinking, OpenCV's bilinear does not antialias, PIL's does; when
+    # enlarging both interpolate the same 2 x 2 pixels (up to rounding)
+    diff = np.abs(cv['img'][0].astype(int) - expected).max()
+    assert diff > 10 if scale < h else diff <= 1
+    # masks and label maps: OpenCV nearest (top-left samples, as the
+    # official interpolate(mode='nearest')), whatever the frames' backend
+    for key in ('gt_masks', 'gt_bboxes', 'scale_factor', 'img_shape'):
+        assert repr(pil[key]) == repr(cv[key]), key
+    np.testing.assert_array_equal(pil['gt_seg_map'][0], cv['gt_seg_map'][0])
+    np.testing.assert_array_equal(pil['gt_masks'][0].masks[0],
+                                  pil['gt_seg_map'][0] == 2)
+    if scale == 45:  # x1/2: rows and columns 0, 2, 4, ...
+        np.testing.assert_array_equal(pil['gt_seg_map'][0], label[::2, ::2])
+
+
+def test_video_random_resize_backend_is_checked():
+    with pytest.raises(ValueError, match='backend'):
+        VideoRandomResize(scales=[30], backend='PIL')
+    # pillow needs uint8 frames (as PIL images are)
+    with pytest.raises(AssertionError, match='uint8'):
+        VideoRandomResize(scales=[30], backend='pillow')(
+            dict(img=[np.zeros((60, 80, 3), np.float32)]))
+
+
 def test_video_random_size_crop_shared_region():
     transform = VideoRandomSizeCrop(min_size=20, max_size=40)
     np.random.seed(2)

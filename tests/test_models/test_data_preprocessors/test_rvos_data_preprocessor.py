@@ -91,3 +91,63 @@ def test_errors():
     batch['data_samples'][0].gt_instances.masks = torch.ones(2, 40, 8).bool()
     with pytest.raises(ValueError, match='larger than the batch'):
         pre(batch, training=True)
+
+
+def test_test_pad_size_divisor():
+    """Test batches pad to ``test_pad_size_divisor``, training batches (and
+    their masks) still to ``pad_size_divisor``."""
+    pre = RVOSDataPreprocessor(test_pad_size_divisor=1)
+    assert (pre.pad_size_divisor, pre.test_pad_size_divisor) == (32, 1)
+    shapes = [(20, 40), (33, 30)]
+    out = pre(make_batch(shapes), training=False)
+    # the batch's largest size, not rounded up
+    assert out['inputs'].shape == (2, 2, 3, 33, 40)
+    for sample, (h, w) in zip(out['data_samples'], shapes):
+        assert sample.batch_input_shape == (33, 40)
+        assert sample.pad_shape == sample.img_shape == (h, w)
+        assert sample.gt_instances.masks.shape == (2, h, w)
+    assert (out['inputs'][0, :, :, 20:] == 0).all()
+    assert (out['inputs'][1, :, :, :, 30:] == 0).all()
+    out = pre(make_batch(shapes), training=True)
+    assert out['inputs'].shape == (2, 2, 3, 64, 64)
+    for sample in out['data_samples']:
+        assert sample.batch_input_shape == (64, 64)
+        assert sample.gt_instances.masks.shape == (2, 64, 64)
+    # a lone 360 x 640 clip (Ref-YouTube-VOS at test time) runs unpadded, as
+    # in the official inference; by default it is padded to 384 x 640
+    lone = make_batch([(360, 640)], num_frames=1, with_masks=False)
+    out = pre(lone, training=False)
+    assert out['inputs'].shape == (1, 1, 3, 360, 640)
+    assert out['data_samples'][0].pad_shape == (360, 640)
+    out = RVOSDataPreprocessor()(lone, training=False)
+    assert out['inputs'].shape == (1, 1, 3, 384, 640)
+    assert out['data_samples'][0].pad_shape == (384, 640)
+
+
+def test_test_pad_size_divisor_defaults_to_training_one():
+    pre = RVOSDataPreprocessor(pad_size_divisor=16)
+    assert pre.test_pad_size_divisor == 16
+    out = pre(make_batch([(20, 40)]), training=False)
+    assert out['inputs'].shape[-2:] == (32, 48)
+    # both divisors given: each applies to its own mode
+    pre = RVOSDataPreprocessor(pad_size_divisor=8, test_pad_size_divisor=64)
+    assert pre(make_batch([(20, 40)]), training=True)['inputs'].shape[-2:] \
+        == (24, 40)
+    assert pre(make_batch([(20, 40)]))['inputs'].shape[-2:] == (64, 64)
+
+
+@pytest.mark.parametrize('value', [0, -32, 1.5, True, '32'])
+def test_bad_pad_size_divisors(value):
+    with pytest.raises(ValueError, match='test_pad_size_divisor'):
+        RVOSDataPreprocessor(test_pad_size_divisor=value)
+    with pytest.raises(ValueError, match='pad_size_divisor'):
+        RVOSDataPreprocessor(pad_size_divisor=value)
+
+
+def test_paper_config_pads_to_32_in_both_modes():
+    """The paper config keeps its padding at test time (pinned outputs);
+    the official inference's is ``test_pad_size_divisor=1``."""
+    from mmengine.config import Config
+    cfg = Config.fromfile('configs/_base_/models/dmformer_swin-t.py')
+    pre = MODELS.build(cfg.model.data_preprocessor)
+    assert (pre.pad_size_divisor, pre.test_pad_size_divisor) == (32, 32)

@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+import copy
 import math
 
 import pytest
@@ -354,6 +355,195 @@ def test_predict_rescale_and_crop():
     assert result.mask_probs.dtype == torch.float32
     torch.testing.assert_close(result.masks, result.mask_probs > 0.5)
     assert result.mask_probs[:, :, :18].min() > 0.99
+
+
+def _one_query_outs(logits):
+    """Head outputs whose only query has the mask logits (T, h, w)."""
+    t = logits.shape[0]
+    return dict(
+        all_cls_scores=torch.zeros(1, 1, t, 1, 1),
+        all_bbox_preds=torch.full((1, 1, t, 1, 4), 0.5),
+        all_mask_preds=logits[None, None, :, None])
+
+
+def test_predict_one_step_upsample():
+    """``mask_upsample='one_step'``: the stride-4 logits covering
+    ``img_shape`` (ceil-divided) go to ``ori_shape`` in one bilinear resize,
+    as the official ``inference_ytvos.py``; padding cells never leak."""
+    head = _build(dict(_tiny_cfg(), test_cfg=dict(mask_upsample='one_step')))
+    # the other keys keep their defaults
+    assert head.test_cfg == dict(
+        mask_thr=0.5, return_mask_probs=False, mask_upsample='one_step')
+    head.test_cfg['return_mask_probs'] = True
+    # hand-computed geometry: 40 px wide input = 10 cells whose left half is
+    # negative; at 80 px the cell centres are 4 + 8 i, so the boundary
+    # between cells 4 (x = 36) and 5 (x = 44) falls at x = 40
+    logits = torch.full((2, 3, 12), 10.)
+    logits[..., :5] = -10.
+    logits[..., 10:] = -10.  # padding columns (input padded to 48 px)
+    sample = RVOSDataSample(
+        metainfo=dict(img_shape=(12, 40), ori_shape=(24, 80)))
+    result = head.predict_by_feat(_one_query_outs(logits), [sample])[0]
+    assert result.masks.shape == (2, 24, 80)
+    assert not result.masks[..., :40].any() and result.masks[..., 40:].all()
+
+    # random logits; img_shape not a multiple of 4: 22 x 38 px -> 6 x 10
+    # cells, the last row / column half outside the image
+    torch.manual_seed(0)
+    logits = torch.randn(2, 8, 12) * 4
+    logits[:, 6:] = 100.
+    logits[:, :, 10:] = 100.
+    sample = RVOSDataSample(
+        metainfo=dict(img_shape=(22, 38), ori_shape=(45, 75)))
+    outs = _one_query_outs(logits)
+    result = head.predict_by_feat(outs, [sample])[0]
+    expected = F.interpolate(
+        logits[None, :, :6, :10],
+        size=(45, 75),
+        mode='bilinear',
+        align_corners=False)[0].sigmoid()
+    assert torch.equal(result.mask_probs, expected)
+    assert torch.equal(result.masks, expected > 0.5)
+    # without rescale: to img_shape, again in one step
+    result = head.predict_by_feat(outs, [sample], rescale=False)[0]
+    expected = F.interpolate(
+        logits[None, :, :6, :10],
+        size=(22, 38),
+        mode='bilinear',
+        align_corners=False)[0].sigmoid()
+    assert torch.equal(result.mask_probs, expected)
+    # the per-video padded sizes of a batch-invariant forward do not matter
+    result2 = head.predict_by_feat(
+        dict(outs, mask_shapes=torch.tensor([[8, 12]])), [sample],
+        rescale=False)[0]
+    assert torch.equal(result2.mask_probs, result.mask_probs)
+
+    # the default two-step protocol: x4, crop, resize -- another result
+    head.test_cfg['mask_upsample'] = 'two_step'
+    two = head.predict_by_feat(outs, [sample])[0]
+    up = F.interpolate(
+        logits[None], size=(32, 48), mode='bilinear',
+        align_corners=False)[..., :22, :38]
+    expected = F.interpolate(
+        up, size=(45, 75), mode='bilinear', align_corners=False)[0].sigmoid()
+    assert torch.equal(two.mask_probs, expected)
+    one = F.interpolate(
+        logits[None, :, :6, :10],
+        size=(45, 75),
+        mode='bilinear',
+        align_corners=False)[0].sigmoid()
+    assert (two.mask_probs - one).abs().max() > 1e-2
+
+
+def test_mask_upsample_is_checked():
+    with pytest.raises(ValueError, match='mask_upsample'):
+        _build(dict(_tiny_cfg(), test_cfg=dict(mask_upsample='bicubic')))
+    head = _build(_tiny_cfg())
+    assert head.test_cfg['mask_upsample'] == 'two_step'
+    head.test_cfg['mask_upsample'] = 'one-step'
+    sample = RVOSDataSample(
+        metainfo=dict(img_shape=(8, 8), ori_shape=(8, 8)))
+    with pytest.raises(ValueError, match='mask_upsample'):
+        head.predict_by_feat(
+            _one_query_outs(torch.zeros(1, 2, 2)), [sample])
+
+
+@pytest.fixture(scope='module')
+def tiny_model():
+    from mmengine.config import Config
+
+    from dmformer.models.utils.ckpt_convert import current_to_legacy_key
+    from dmformer.testing import seeded_parameters
+    from dmformer.utils import register_all_modules
+    register_all_modules()
+    model = MODELS.build(
+        Config.fromfile('configs/dmformer/dmformer_tiny_synthetic.py').model)
+    seeded_parameters(model, current_to_legacy_key)
+    return model.eval()
+
+
+def _clip(seed, text, shape, ori_shape):
+    gen = torch.Generator().manual_seed(seed)
+    frames = torch.randint(
+        0, 256, (2, 3, *shape), generator=gen, dtype=torch.uint8)
+    sample = RVOSDataSample(
+        metainfo=dict(
+            text=text,
+            img_shape=shape,
+            ori_shape=ori_shape,
+            video_id=f'v{seed}',
+            exp_id='0'))
+    return frames, sample
+
+
+# A: 70 x 100 (96 x 128 padded to 32), B: 45 x 61 (64 x 64), at other
+# original sizes
+CLIP_A = (0, 'the small striped square', (70, 100), (140, 200))
+CLIP_B = (1, 'the big orange diamond to the left of the circle', (45, 61),
+          (90, 122))
+
+
+@pytest.mark.parametrize('pad_divisor', [32, 1])
+@pytest.mark.parametrize('mask_upsample', ['two_step', 'one_step'])
+def test_test_protocols_end_to_end(tiny_model, pad_divisor, mask_upsample):
+    """Both paddings x both upsamplings on a batch of two videos of
+    different sizes: the dynamic mask head's relative coordinates use each
+    video's unpadded ``img_shape``, each video runs at its own ``pad_shape``
+    (batch-invariant), masks come out at ``ori_shape``, and one-step masks
+    are the official formula applied to the stride-4 logits."""
+    model = copy.deepcopy(tiny_model)
+    model.data_preprocessor.test_pad_size_divisor = pad_divisor
+    model.bbox_head.test_cfg['mask_upsample'] = mask_upsample
+    model.bbox_head.test_cfg['return_mask_probs'] = True
+    calls = []
+
+    def spy(module, args, out):
+        # (query_feats, mask_feats (B, T, C, h, w), ref_points, img_shapes)
+        calls.append((tuple(args[1].shape[-2:]),
+                      [tuple(map(int, s)) for s in args[3]]))
+
+    model.bbox_head.mask_head.register_forward_hook(spy)
+    clips = [_clip(*CLIP_A), _clip(*CLIP_B)]
+
+    def run(*idx):
+        batch = dict(
+            inputs=[clips[i][0] for i in idx],
+            data_samples=[copy.deepcopy(clips[i][1]) for i in idx])
+        data = model.data_preprocessor(batch, False)
+        with torch.no_grad():
+            outs = model(**data, mode='tensor')
+            preds = model(**data, mode='predict')
+        return data, outs, [p.pred_instances for p in preds]
+
+    data, outs, preds = run(0, 1)
+    pad_a, pad_b = ((96, 128), (64, 64)) if pad_divisor == 32 else \
+        ((70, 100), (45, 61))
+    assert tuple(data['inputs'].shape[-2:]) == pad_a
+    assert [s.pad_shape for s in data['data_samples']] == [pad_a, pad_b]
+    # relative coordinates: unpadded sizes, never batch_input_shape; the
+    # mask features (a canvas of the per-video maps) at stride 4 of A's
+    # padded size (ceil-divided, as the backbone pads to its patches)
+    assert calls[0] == ((-(-pad_a[0] // 4), -(-pad_a[1] // 4)),
+                        [(70, 100), (45, 61)])
+    logits = outs['all_mask_preds'][-1]  # (B, T, Q, h, w)
+    for i, (clip, pred) in enumerate(zip((CLIP_A, CLIP_B), preds)):
+        (h, w), (oh, ow) = clip[2], clip[3]
+        assert pred.masks.shape == (2, oh, ow)
+        assert pred.masks.dtype == torch.bool
+        if mask_upsample == 'one_step':
+            expected = F.interpolate(
+                logits[i, :, 0][None, :, :-(-h // 4), :-(-w // 4)],
+                size=(oh, ow),
+                mode='bilinear',
+                align_corners=False)[0].sigmoid()
+            torch.testing.assert_close(pred.mask_probs, expected)
+    # each video alone gets the same prediction (its own pad_shape)
+    for i in (0, 1):
+        alone = run(i)[2][0]
+        torch.testing.assert_close(
+            alone.mask_probs, preds[i].mask_probs, atol=1e-4, rtol=0)
+        torch.testing.assert_close(
+            alone.scores, preds[i].scores, atol=1e-4, rtol=0)
 
 
 def test_bad_inputs():
