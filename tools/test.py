@@ -124,6 +124,10 @@ def main() -> None:
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    # a read-only or full disk, or a work dir under a file, fails now in
+    # one line, not after the inference (the PNGs and zip go in there)
+    from dmformer.engine.atomic_io import check_writable
+    check_writable(cfg.work_dir, 'work dir')
 
     from dmformer.utils import register_all_modules, tune_glibc_malloc
     register_all_modules(init_default_scope=False)

@@ -8,6 +8,8 @@ Example:
 import argparse
 import os
 import os.path as osp
+import sys
+from typing import Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -69,12 +71,16 @@ def parse_args() -> argparse.Namespace:
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command-line options to the config."""
     cfg.launcher = args.launcher
-    use_gloo_without_cuda(cfg)
     if args.data_root is not None:
         from dmformer.utils import reroot_data
         reroot_data(cfg, args.data_root)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    # after --cfg-options: env_cfg.dist_cfg (backend, timeout) may come from
+    # there; on CPU the gloo group gets the timeout (see dmformer/engine)
+    from dmformer.engine.dist_failure import init_cpu_process_group
+    init_cpu_process_group(cfg)
+    use_gloo_without_cuda(cfg)
 
     # work_dir: CLI > config > ./work_dirs/<config name>
     if args.work_dir is not None:
@@ -100,12 +106,24 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':
-        from mmengine.runner import find_latest_checkpoint
-        if find_latest_checkpoint(cfg.work_dir) is not None:
+        # the newest checkpoint of the work dir that loads; a truncated or
+        # corrupt one is skipped with one line each
+        from dmformer.engine.resume import find_resumable_checkpoint
+        rank = os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0'))
+        log = print if rank == '0' else (lambda line: None)
+        checkpoint = find_resumable_checkpoint(cfg.work_dir, log=log)
+        if checkpoint is not None:
+            log(f'--resume: from {checkpoint}')
             cfg.resume = True
-            cfg.load_from = None  # MMEngine resumes the latest checkpoint
-        # else a first start: load_from (the previous stage's weights) is
-        # loaded as without --resume
+            cfg.load_from = checkpoint
+        elif cfg.get('load_from', None):
+            # a first start: load_from (the previous stage's weights) is
+            # loaded as without --resume
+            log(f'--resume: {cfg.work_dir} has no checkpoint that loads; '
+                f'starting from load_from={cfg.load_from}')
+        else:
+            log(f'--resume: {cfg.work_dir} has no checkpoint that loads; '
+                'starting from the initial weights')
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(
@@ -138,7 +156,7 @@ def weights_hint(path: str) -> str:
     return 'pass --cfg-options load_from=<checkpoint>'
 
 
-def main() -> None:
+def main() -> Optional[int]:
     args = parse_args()
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
@@ -158,12 +176,46 @@ def main() -> None:
         # after the dataloaders are built; mmap: no full read
         from dmformer.engine import read_checkpoint
         read_checkpoint(load_from, mmap=True)
+    # a read-only or full disk fails now, not at the first checkpoint
+    from dmformer.engine.atomic_io import check_writable
+    check_writable(cfg.work_dir, 'work dir')
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
-    runner.train()
+    return train(runner, cfg)
+
+
+def train(runner: Runner, cfg: Config) -> Optional[int]:
+    """Run the training; a run that cannot go on ends with one line.
+
+    Two faults end it with ``error: <message>`` on stderr and exit status
+    1, the checkpoints written so far staying as they are: too many steps
+    in a row with a non-finite loss (see
+    :mod:`dmformer.engine.nonfinite_loss`) and, in a distributed run, a
+    collective operation that failed because a rank died or hung (the line
+    names the ranks that stopped answering, see
+    :mod:`dmformer.engine.dist_failure`).
+
+    Returns:
+        int | None: The exit status; None when the training completed.
+    """
+    from dmformer.engine.dist_failure import (describe_failure, dist_timeout,
+                                              is_collective_failure)
+    from dmformer.engine.nonfinite_loss import NonFiniteLossError
+    try:
+        runner.train()
+    except NonFiniteLossError as error:
+        message = str(error)
+    except Exception as error:
+        if not is_collective_failure(error):
+            raise
+        message = describe_failure(error, dist_timeout(cfg))
+    else:
+        return None
+    print(f'error: {message}', file=sys.stderr, flush=True)
+    return 1
 
 
 if __name__ == '__main__':

@@ -1,7 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import argparse
+import os
 
 import pytest
+import torch
 from mmengine.config import Config
 
 from dmformer.testing import load_script
@@ -57,9 +59,48 @@ def test_resume_auto_on_a_first_start_loads_load_from(tmp_path):
         'dmformer_swin-t_4xb2-10e_refcoco-pretrain/epoch_10.pth')
 
     work_dir.mkdir()
-    (work_dir / 'epoch_2.pth').write_bytes(b'')
-    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'epoch_2.pth'))
+    checkpoint = str(work_dir / 'epoch_2.pth')
+    torch.save(dict(meta=dict(epoch=2), state_dict={}), checkpoint)
+    (work_dir / 'last_checkpoint').write_text(checkpoint)
     cfg = train.merge_args(
         Config.fromfile(PAPER_CFG),
         _args(PAPER_CFG, resume='auto', work_dir=str(work_dir)))
-    assert cfg.resume and cfg.load_from is None
+    assert cfg.resume and cfg.load_from == checkpoint
+
+
+def test_resume_auto_skips_checkpoints_that_do_not_load(tmp_path, capsys):
+    """A truncated newest checkpoint (e.g. a run killed while writing it
+    before the writes were atomic) is skipped with one line; with none that
+    loads, ``load_from`` is loaded as on a first start."""
+    work_dir = tmp_path / 'work'
+    work_dir.mkdir()
+    good = str(work_dir / 'epoch_2.pth')
+    torch.save(dict(meta=dict(epoch=2), state_dict={}), good)
+    (work_dir / 'epoch_3.pth').write_bytes(b'')
+    cfg = train.merge_args(
+        Config.fromfile(PAPER_CFG),
+        _args(PAPER_CFG, resume='auto', work_dir=str(work_dir)))
+    assert cfg.resume and cfg.load_from == good
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f'--resume: skipped {work_dir}/epoch_3.pth: not '
+                             'a readable checkpoint, truncated or corrupt')
+    assert out[1] == f'--resume: from {good}'
+
+    os.remove(good)
+    cfg = train.merge_args(
+        Config.fromfile(PAPER_CFG),
+        _args(PAPER_CFG, resume='auto', work_dir=str(work_dir)))
+    assert not cfg.resume
+    assert cfg.load_from.endswith(
+        'dmformer_swin-t_4xb2-10e_refcoco-pretrain/epoch_10.pth')
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f'--resume: {work_dir} has no checkpoint that loads; starting from '
+        f'load_from={cfg.load_from}')
+
+
+def test_bad_process_group_timeout_is_one_line():
+    with pytest.raises(ValueError, match='env_cfg.dist_cfg.timeout must be '
+                       'a positive number of seconds'):
+        train.merge_args(
+            Config.fromfile(TINY_CFG),
+            _args(TINY_CFG, cfg_options={'env_cfg.dist_cfg.timeout': '60'}))

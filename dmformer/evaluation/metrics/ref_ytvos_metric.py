@@ -73,11 +73,40 @@ def zip_folder_atomic(src_dir: str, zip_path: str, arc_root: str) -> str:
                                        osp.relpath(path, src_dir))
                     zf.write(path, arcname)
         os.replace(tmp_path, zip_path)
-    except BaseException:
+    except BaseException as err:
         if osp.exists(tmp_path):
             os.remove(tmp_path)
+        if isinstance(err, OSError) and err.filename is None:
+            # e.g. a full disk: name the archive in the error
+            raise OSError(err.errno, err.strerror or str(err),
+                          zip_path) from err
         raise
     return zip_path
+
+
+def save_submission_png(mask, path: str) -> None:
+    """Write one PNG of a submission; a failed write leaves no partial
+    file.
+
+    Args:
+        mask (np.ndarray): Binary mask (H, W).
+        path (str): Output PNG.
+
+    Raises:
+        OSError: The write failed (e.g. a full disk), naming ``path``; the
+            PNGs written before are kept.
+    """
+    try:
+        save_binary_png(mask, path)
+    except OSError as err:
+        if osp.lexists(path) and not osp.isdir(path):
+            try:  # a PNG cut short by the error
+                os.remove(path)
+            except OSError:
+                pass
+        raise OSError(
+            err.errno, 'cannot write a submission PNG, the earlier ones are '
+            f'kept: {err.strerror or err}', path) from err
 
 
 def load_expected_frames(
@@ -303,7 +332,7 @@ class RefYTVOSSubmissionMetric(BaseMetric):
                 self._check_expected(sample, video_id, exp_id, frame_ids)
             folder = osp.join(self.anno_dir, video_id, exp_id)
             for fid, mask in zip(frame_ids, pred):
-                save_binary_png(mask, osp.join(folder, f'{fid}.png'))
+                save_submission_png(mask, osp.join(folder, f'{fid}.png'))
             record = dict(
                 video_id=video_id,
                 exp_id=exp_id,

@@ -309,6 +309,26 @@ class DMFormer(BaseModel):
                                          data_samples))
         return losses
 
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper) -> Dict[str, Tensor]:
+        """MMEngine's training step, except that a step whose total loss or
+        any loss term is NaN or infinite updates nothing: it is skipped
+        with a warning naming the terms, and the run stops after
+        ``default_hooks.nonfinite_loss.max_consecutive_steps`` such steps in
+        a row (see :mod:`dmformer.engine.nonfinite_loss`; under DDP the
+        wrapper ``GuardedDistributedDataParallel`` does the same).
+
+        Args:
+            data (dict | tuple | list): A batch of the dataloader.
+            optim_wrapper (OptimWrapper): Updates the parameters.
+
+        Returns:
+            dict[str, Tensor]: The log variables.
+        """
+        from dmformer.engine.nonfinite_loss import \
+            train_step_skipping_nonfinite
+        return train_step_skipping_nonfinite(self, data, optim_wrapper)
+
     def test_step(self, data: Union[dict, tuple, list]) -> SampleList:
         """Preprocess and predict; a video longer than ``test_cfg.clip_len``
         is preprocessed clip by clip too, so that only one clip at a time
