@@ -11,6 +11,9 @@ CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 PY_ARGS=${@:5}
 
+# --kill-on-bad-exit=1: when one task fails (a dead rank, or the others
+# ending after env_cfg.dist_cfg.timeout), slurm ends all tasks of the job,
+# so no rank is left hanging
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
 srun -p "${PARTITION}" \
     --job-name="${JOB_NAME}" \
